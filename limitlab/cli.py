@@ -1,0 +1,156 @@
+"""The `limitlab` command line.
+
+    limitlab list [--json]
+    limitlab validate [CLAIM ...] [--size quick|full] [--seeds N] [--seed S] [--out DIR]
+                      [--resume] [--json] [--no-progress]
+
+Exit codes: 0 every claim passed, 1 some claim failed, 2 bad input (one line on stderr).
+Heavy imports (JAX, the claims) happen only after the arguments have been checked.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+from . import __version__
+from .config import DEFAULT_OUT_DIR, DEFAULT_SEED, DEFAULT_SIZE, SIZES
+
+__all__ = ["main"]
+
+
+class UsageError(Exception):
+    """Bad command-line input: reported as one line on stderr, exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # argparse prints usage + message; we want one line
+        raise UsageError(message)
+
+
+def _positive_int(minimum: int):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
+        return value
+
+    return parse
+
+
+def _seed(text: str) -> int:
+    value = _positive_int(0)(text)
+    if value >= 2**32:
+        raise argparse.ArgumentTypeError(f"must be < 2**32, got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="limitlab",
+        description="Derive, evaluate and check asymptotic predictions against simulation.",
+    )
+    parser.add_argument("--version", action="version", version=f"limitlab {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    p_list = sub.add_parser("list", help="list the registered claims")
+    p_list.add_argument("--json", action="store_true", help="print the list as JSON")
+
+    p_val = sub.add_parser(
+        "validate",
+        help="run claims and write a report",
+        description="Run claims (all by default), print a table and write report.json, "
+        "report.md and one figure per claim. Exit code 1 if any claim fails.",
+    )
+    p_val.add_argument("claims", nargs="*", metavar="CLAIM", help="claim names (default: all)")
+    p_val.add_argument("--size", choices=SIZES, default=DEFAULT_SIZE,
+                       help=f"claim size (default: {DEFAULT_SIZE})")
+    p_val.add_argument("--seeds", type=_positive_int(2), default=None, metavar="N",
+                       help="number of seeds, overriding each claim's default (>= 2)")
+    p_val.add_argument("--seed", type=_seed, default=DEFAULT_SEED, metavar="S",
+                       help=f"base integer seed (default: {DEFAULT_SEED})")
+    p_val.add_argument("--out", default=DEFAULT_OUT_DIR, metavar="DIR",
+                       help=f"report directory (default: ./{DEFAULT_OUT_DIR}/)")
+    p_val.add_argument("--resume", action="store_true",
+                       help="continue simulations from the checkpoints in DIR")
+    p_val.add_argument("--json", action="store_true", help="print report.json to stdout")
+    p_val.add_argument("--no-progress", action="store_true", help="never show progress bars")
+    return parser
+
+
+def _list(args) -> int:
+    from limitlab.validation import claim_names, get_claim
+
+    claims = [get_claim(n) for n in claim_names()]
+    if args.json:
+        rows = [{"claim": c.name, "statement": c.statement, "reference": c.reference,
+                 "criterion": c.criterion.describe(),
+                 "seeds": {s: c.sizes[s].seeds for s in SIZES}} for c in claims]
+        print(json.dumps(rows, indent=2))
+    else:
+        width = max(len(c.name) for c in claims)
+        for c in claims:
+            print(f"{c.name.ljust(width)}  {c.statement}")
+    return 0
+
+
+def _validate(args) -> int:
+    from limitlab.validation import claim_names, validate
+    from limitlab.validation._runner import check_out_dir
+
+    known = claim_names()
+    unknown = [n for n in args.claims if n not in known]
+    if unknown:
+        raise UsageError(f"unknown claim {unknown[0]!r}; known claims: {', '.join(known)}")
+    try:
+        check_out_dir(args.out)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+
+    def show(result):
+        if not args.json:
+            verdict = "PASS" if result.passed else ("ERROR" if result.error else "FAIL")
+            print(f"{verdict:5}  {result.claim}  ({result.elapsed_s:.1f} s)  {result.summary}",
+                  file=sys.stderr, flush=True)
+
+    report = validate(
+        args.claims or None,
+        size=args.size,
+        seeds=args.seeds,
+        seed=args.seed,
+        out=args.out,
+        resume=args.resume,
+        progress=False if args.no_progress else None,
+        on_result=show,
+    )
+    if args.json:
+        print(report.to_json())
+    else:
+        print(report.table())
+        print(f"report written to {args.out}/report.json, report.md and figures/")
+    return 0 if report.passed else 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `limitlab` command; returns the exit code."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        if args.command is None:
+            parser.print_help()
+            return 0
+        if args.command == "list":
+            return _list(args)
+        return _validate(args)
+    except UsageError as err:
+        print(f"limitlab: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("limitlab: interrupted; finished seeds are kept in the checkpoints (use --resume)",
+              file=sys.stderr)
+        return 130

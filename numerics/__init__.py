@@ -1,0 +1,50 @@
+"""The numeric layer: JAX evaluation of formulas and the Monte Carlo simulations that test them.
+
+Conventions: float64 inside [`float64()`][limitlab.numerics.float64] (never switched on globally),
+explicit keyword-only `key=` arguments with new-style typed keys, and ensembles over seeds
+through [`run_ensemble`][limitlab.numerics.run_ensemble].
+"""
+
+from ._activations import ACTIVATIONS as ACTIVATIONS
+from ._activations import activation as activation
+from ._ensemble import CheckpointMismatchError as CheckpointMismatchError
+from ._ensemble import run_ensemble as run_ensemble
+from ._lambdify import SUPPORTED_FUNCTIONS as SUPPORTED_FUNCTIONS
+from ._lambdify import UnsupportedExpressionError as UnsupportedExpressionError
+from ._lambdify import lambdify as lambdify
+from ._orthopoly import chebyshev_t as chebyshev_t
+from ._orthopoly import chebyshev_u as chebyshev_u
+from ._orthopoly import gegenbauer as gegenbauer
+from ._orthopoly import gegenbauer_normalised as gegenbauer_normalised
+from ._orthopoly import hermite as hermite
+from ._orthopoly import laguerre as laguerre
+from ._orthopoly import legendre as legendre
+from ._precision import check_finite as check_finite
+from ._precision import float64 as float64
+from ._prng import key_from_seed as key_from_seed
+from ._prng import seed_key as seed_key
+from ._random_features import random_feature_kernel as random_feature_kernel
+from ._random_features import two_layer_output as two_layer_output
+
+__all__ = [
+    "ACTIVATIONS",
+    "CheckpointMismatchError",
+    "SUPPORTED_FUNCTIONS",
+    "UnsupportedExpressionError",
+    "activation",
+    "chebyshev_t",
+    "chebyshev_u",
+    "check_finite",
+    "float64",
+    "gegenbauer",
+    "gegenbauer_normalised",
+    "hermite",
+    "key_from_seed",
+    "laguerre",
+    "lambdify",
+    "legendre",
+    "random_feature_kernel",
+    "run_ensemble",
+    "seed_key",
+    "two_layer_output",
+]

@@ -1,0 +1,97 @@
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from limitlab.validation import (
+    Agreement,
+    BoundHolds,
+    Measurement,
+    Prediction,
+    SlopeMatches,
+    bootstrap,
+    excess_kurtosis,
+    loglog_slope,
+    mean_and_stderr,
+    root_mean_square,
+)
+
+
+def _measurement(y, se, x=(1.0, 2.0, 4.0)):
+    return Measurement(np.asarray(x), np.asarray(y), np.asarray(se), n_seeds=10)
+
+
+def test_agreement_uses_the_larger_of_the_two_tolerances():
+    pred = Prediction([1, 2, 4], [1.0, 1.0, 1.0])
+    assert Agreement(z=3).evaluate(pred, _measurement([1.29, 1.0, 1.0], [0.1, 0.1, 0.1])).passed
+    assert not Agreement(z=3).evaluate(pred, _measurement([1.31, 1.0, 1.0], [0.1] * 3)).passed
+    assert Agreement(rel_tol=0.4, z=3).evaluate(pred, _measurement([1.39, 1, 1], [0.1] * 3)).passed
+
+
+def test_bound_holds_is_one_sided():
+    pred = Prediction([1, 2, 4], [1.0, 1.0, 1.0])
+    below = _measurement([0.0, -5.0, 0.5], [0.01] * 3)
+    assert BoundHolds("upper").evaluate(pred, below).passed
+    assert not BoundHolds("lower").evaluate(pred, below).passed
+    above = _measurement([1.05, 1.0, 1.0], [0.01] * 3)
+    assert not BoundHolds("upper").evaluate(pred, above).passed
+
+
+def _power_law_samples(exponent, seeds=300, rng=None):
+    rng = np.random.default_rng(0) if rng is None else rng
+    x = np.array([10.0, 40.0, 160.0, 640.0])
+    # Per-seed errors with standard deviation x**exponent: RMS ~ x**exponent.
+    return x, rng.standard_normal((seeds, x.size)) * x**exponent
+
+
+@pytest.mark.parametrize("true, predicted, expected", [(-0.5, -0.5, True), (-0.5, -0.25, False),
+                                                       (-0.5, -1.0, False)])
+def test_slope_matches_detects_wrong_exponents(true, predicted, expected):
+    x, samples = _power_law_samples(true)
+    meas = Measurement.from_samples(x, samples, root_mean_square, n_boot=200)
+    pred = Prediction(x, x**predicted, exponent=predicted)
+    assert SlopeMatches(n_boot=400).evaluate(pred, meas).passed is expected
+
+
+def test_slope_upper_bound():
+    x, samples = _power_law_samples(-1.0)
+    meas = Measurement.from_samples(x, samples, root_mean_square, n_boot=200)
+    # The measured order -1 is below the bound -1/2: fine for an upper bound, not for equality.
+    assert SlopeMatches(bound="upper", n_boot=400).evaluate(Prediction(x, x**-0.5, -0.5), meas).passed
+    assert not SlopeMatches(n_boot=400).evaluate(Prediction(x, x**-0.5, -0.5), meas).passed
+
+
+def test_criteria_reject_bad_configuration():
+    with pytest.raises(ValueError, match="level"):
+        SlopeMatches(level=1.5)
+    with pytest.raises(ValueError, match="bound"):
+        SlopeMatches(bound="lower")
+    with pytest.raises(ValueError, match="direction"):
+        BoundHolds("sideways")
+    with pytest.raises(ValueError, match="rel_tol"):
+        Agreement(rel_tol=-1)
+
+
+def test_misaligned_abscissae_are_an_error():
+    with pytest.raises(ValueError, match="different abscissae"):
+        Agreement().evaluate(Prediction([1, 2], [1, 1]), _measurement([1, 1], [1, 1], x=(1, 3)))
+
+
+@given(st.floats(-3, 3), st.floats(0.01, 100))
+def test_loglog_slope_recovers_exact_power_laws(exponent, scale):
+    x = np.array([1.0, 3.0, 10.0, 30.0])
+    assert loglog_slope(x, scale * x**exponent) == pytest.approx(exponent, abs=1e-9)
+
+
+def test_statistics_helpers():
+    rng = np.random.default_rng(1)
+    s = rng.standard_normal((20000, 2))
+    mean, se = mean_and_stderr(s)
+    assert np.all(np.abs(mean) < 5 * se)
+    assert np.allclose(root_mean_square(np.ones((5, 3)) * 2), 2)
+    assert np.all(np.abs(excess_kurtosis(s)) < 0.2)
+    reps = bootstrap(s[:, 0], np.mean, n_boot=300)
+    assert reps.shape == (300,)
+    assert np.std(reps) == pytest.approx(1 / np.sqrt(20000), rel=0.2)
+    with pytest.raises(ValueError, match="at least 2"):
+        mean_and_stderr(np.ones((1, 3)))

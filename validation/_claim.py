@@ -1,0 +1,185 @@
+"""The claim: a paper's statement, a prediction, a simulation, a criterion and a figure."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from limitlab.config import SIZES
+from limitlab.numerics import run_ensemble
+
+from ._statistics import bootstrap
+
+__all__ = [
+    "Claim",
+    "ClaimSize",
+    "FigureSpec",
+    "Measurement",
+    "Prediction",
+    "SimulationContext",
+]
+
+_NAME = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
+
+
+@dataclass(frozen=True)
+class ClaimSize:
+    """One size of a claim: the default number of seeds and the parameters of that size."""
+
+    seeds: int
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self):
+        if isinstance(self.seeds, bool) or not isinstance(self.seeds, int) or self.seeds < 2:
+            raise ValueError(f"seeds must be an integer >= 2, got {self.seeds!r}")
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """What theory predicts, at the abscissae `x` where the simulation measures.
+
+    - `x`, `y`: abscissae (widths, times, ...) and predicted values there.
+    - `exponent`: predicted log-log slope, for claims about an order in `x`.
+    - `curve`: an optional dense `(x, y)` for the figure's prediction line.
+    - `expression`: the formula as text (e.g. a sympy expression), for the report.
+    """
+
+    x: np.ndarray
+    y: np.ndarray
+    exponent: float | None = None
+    curve: tuple[np.ndarray, np.ndarray] | None = None
+    expression: str | None = None
+
+    def __post_init__(self):
+        object.__setattr__(self, "x", np.asarray(self.x, dtype=float))
+        object.__setattr__(self, "y", np.asarray(self.y, dtype=float))
+        if self.x.shape != self.y.shape:
+            raise ValueError(f"prediction x and y differ in shape: {self.x.shape}, {self.y.shape}")
+        if not (np.all(np.isfinite(self.x)) and np.all(np.isfinite(self.y))):
+            raise FloatingPointError("prediction has non-finite values")
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """What the simulation measured.
+
+    - `x`: abscissae; `y`: the statistic at each; `stderr`: its standard error.
+    - `samples`: per-seed results, shape `(seeds, len(x))`, kept so that criteria can
+      bootstrap over seeds; `statistic` maps such an array to `y`.
+    """
+
+    x: np.ndarray
+    y: np.ndarray
+    stderr: np.ndarray
+    n_seeds: int
+    samples: np.ndarray | None = None
+    statistic: Callable[[np.ndarray], np.ndarray] | None = None
+
+    def __post_init__(self):
+        for name in ("x", "y", "stderr"):
+            object.__setattr__(self, name, np.asarray(getattr(self, name), dtype=float))
+        if not (self.x.shape == self.y.shape == self.stderr.shape):
+            raise ValueError("measurement x, y and stderr must have one shape")
+
+    @classmethod
+    def from_samples(
+        cls,
+        x: Sequence[float],
+        samples: np.ndarray,
+        statistic: Callable[[np.ndarray], np.ndarray],
+        *,
+        n_boot: int = 500,
+        seed: int = 0,
+    ) -> Measurement:
+        """Apply `statistic` to per-seed `samples` (shape `(seeds, len(x))`); the standard
+        error is the bootstrap standard deviation over resampled seeds."""
+        samples = np.asarray(samples, dtype=float)
+        y = np.asarray(statistic(samples), dtype=float)
+        stderr = bootstrap(samples, statistic, n_boot=n_boot, seed=seed).std(axis=0, ddof=1)
+        return cls(np.asarray(x), y, stderr, samples.shape[0], samples, statistic)
+
+
+@dataclass(frozen=True)
+class FigureSpec:
+    """How the claim's figure is drawn."""
+
+    xlabel: str
+    ylabel: str
+    logx: bool = False
+    logy: bool = False
+
+
+@dataclass
+class SimulationContext:
+    """What a claim's simulation gets from the engine: seeds, checkpoints, progress.
+
+    Use [`ensemble`][limitlab.validation.SimulationContext.ensemble] to run a per-seed
+    simulation; it checkpoints under the run's output directory and resumes with `--resume`.
+    """
+
+    claim: str
+    size: str
+    seed: int
+    n_seeds: int
+    checkpoint_dir: Path | None = None
+    resume: bool = False
+    progress: bool | None = None
+
+    def ensemble(self, simulate, *, tag: str, config: Mapping[str, Any] | None = None, **kwargs):
+        """[`run_ensemble`][limitlab.numerics.run_ensemble] over this run's seeds.
+
+        `tag` names this ensemble within the claim (e.g. `"width-64"`); `config` describes
+        the simulation so that a checkpoint of another configuration is never resumed.
+        """
+        checkpoint = None
+        if self.checkpoint_dir is not None:
+            checkpoint = self.checkpoint_dir / f"{self.claim}--{self.size}--{tag}.npz"
+        return run_ensemble(
+            simulate,
+            seed=self.seed,
+            n_seeds=self.n_seeds,
+            checkpoint=checkpoint,
+            resume=self.resume,
+            config={"claim": self.claim, "tag": tag, **dict(config or {})},
+            progress=self.progress,
+            description=f"{self.claim} [{tag}]",
+            **kwargs,
+        )
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A checkable statement.
+
+    - `name`: kebab-case identifier used on the command line.
+    - `statement`: one line, what is claimed.
+    - `reference`: the paper or reference file it comes from, with a provenance word.
+    - `predict(params) -> Prediction`: the theory side (no randomness).
+    - `simulate(params, context) -> Measurement`: the Monte Carlo side.
+    - `criterion`: the stated comparison rule (see `limitlab.validation` criteria).
+    - `sizes`: a [`ClaimSize`][limitlab.validation.ClaimSize] for `quick` and for `full`.
+    - `figure`: axis labels and scales.
+    """
+
+    name: str
+    statement: str
+    reference: str
+    predict: Callable[[Mapping[str, Any]], Prediction]
+    simulate: Callable[[Mapping[str, Any], SimulationContext], Measurement]
+    criterion: Any
+    sizes: Mapping[str, ClaimSize]
+    figure: FigureSpec
+
+    def __post_init__(self):
+        if not isinstance(self.name, str) or not _NAME.match(self.name):
+            raise ValueError(f"claim name must be kebab-case (a-z, 0-9, '-'), got {self.name!r}")
+        missing = [s for s in SIZES if s not in self.sizes]
+        if missing:
+            raise ValueError(f"claim {self.name!r} lacks the size(s) {missing}; needs {SIZES}")
+        if not self.statement or "\n" in self.statement:
+            raise ValueError(f"claim {self.name!r}: statement must be one non-empty line")
