@@ -115,15 +115,10 @@ def two_layer_excess_kurtosis(
 
     **Returns:** the excess kurtosis as a sympy expression (exact where the Gaussian moments are).
     """
-    var = _u if var is None else var
-    width = sp.sympify(width)
-    if width.is_number and not (width.is_integer and width >= 1):
-        raise ValueError(f"width must be a positive integer, got {width}")
-    m2 = gaussian_expectation(activation**2, var)
-    m4 = gaussian_expectation(activation**4, var)
-    if m2 == 0:
+    second, cumulant = two_layer_fourth_cumulant(activation, width, var)
+    if second == 0:
         raise ValueError(f"activation {activation} has E[phi^2] = 0: the output is identically 0")
-    return sp.simplify(3 * (m4 / m2**2 - 1) / width)
+    return sp.simplify(cumulant / second**2)
 
 
 def two_layer_fourth_cumulant(

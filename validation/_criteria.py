@@ -46,6 +46,18 @@ class Criterion(abc.ABC):
     def evaluate(self, prediction: Prediction, measurement: Measurement) -> Verdict: ...
 
 
+def _pointwise_verdict(passed, prediction, measurement, summary, details) -> Verdict:
+    """A verdict that reports predicted, measured and stderr point by point."""
+    return Verdict(
+        bool(passed),
+        _list(prediction.y),
+        _list(measurement.y),
+        _list(measurement.stderr),
+        summary,
+        {"x": _list(measurement.x), **details},
+    )
+
+
 def _check_aligned(prediction: Prediction, measurement: Measurement) -> None:
     if prediction.x.shape != measurement.x.shape or not np.allclose(prediction.x, measurement.x):
         raise ValueError("prediction and measurement are at different abscissae")
@@ -80,14 +92,8 @@ class Agreement(Criterion):
             f"{int(ok.sum())}/{ok.size} points within tolerance; worst at x={measurement.x[worst]:g}: "
             f"gap {gap[worst]:.3g} vs allowed {allowed[worst]:.3g}"
         )
-        return Verdict(
-            bool(ok.all()),
-            _list(prediction.y),
-            _list(measurement.y),
-            _list(measurement.stderr),
-            summary,
-            {"x": _list(measurement.x), "gap": _list(gap), "allowed": _list(allowed)},
-        )
+        details = {"gap": _list(gap), "allowed": _list(allowed)}
+        return _pointwise_verdict(ok.all(), prediction, measurement, summary, details)
 
 
 @dataclass(frozen=True)
@@ -169,11 +175,6 @@ class BoundHolds(Criterion):
         excess = sign * (measurement.y - prediction.y) - self.z * measurement.stderr
         ok = excess <= 0
         summary = f"{int(ok.sum())}/{ok.size} points satisfy the bound"
-        return Verdict(
-            bool(ok.all()),
-            _list(prediction.y),
-            _list(measurement.y),
-            _list(measurement.stderr),
-            summary,
-            {"x": _list(measurement.x), "excess": _list(excess)},
+        return _pointwise_verdict(
+            ok.all(), prediction, measurement, summary, {"excess": _list(excess)}
         )
