@@ -12,12 +12,34 @@ from ._gaussian import two_layer_fourth_cumulant as two_layer_fourth_cumulant
 from ._parsing import DEFAULT_CONSTANTS as DEFAULT_CONSTANTS
 from ._parsing import DEFAULT_FUNCTIONS as DEFAULT_FUNCTIONS
 from ._parsing import parse_expression as parse_expression
+from ._sphere import KERNEL_VARIABLE as KERNEL_VARIABLE
+from ._sphere import check_positive_definite as check_positive_definite
+from ._sphere import eigenvalue_asymptotic as eigenvalue_asymptotic
+from ._sphere import funk_hecke_eigenvalue as funk_hecke_eigenvalue
+from ._sphere import gegenbauer_normalised as gegenbauer_normalised
+from ._sphere import harmonic_degeneracy as harmonic_degeneracy
+from ._sphere import hypercube_degeneracy as hypercube_degeneracy
+from ._sphere import hypercube_eigenvalue as hypercube_eigenvalue
+from ._sphere import kappa_tail as kappa_tail
+from ._sphere import kappa_tail_limit as kappa_tail_limit
+from ._sphere import mu_coefficient as mu_coefficient
 
 __all__ = [
     "DEFAULT_CONSTANTS",
     "DEFAULT_FUNCTIONS",
+    "KERNEL_VARIABLE",
     "arccos_j",
+    "check_positive_definite",
+    "eigenvalue_asymptotic",
+    "funk_hecke_eigenvalue",
     "gaussian_expectation",
+    "gegenbauer_normalised",
+    "harmonic_degeneracy",
+    "hypercube_degeneracy",
+    "hypercube_eigenvalue",
+    "kappa_tail",
+    "kappa_tail_limit",
+    "mu_coefficient",
     "parse_expression",
     "relu_feature_kernel",
     "relu_feature_product_variance",
