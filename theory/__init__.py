@@ -9,6 +9,14 @@ from ._arccos import relu_feature_product_variance as relu_feature_product_varia
 from ._gaussian import gaussian_expectation as gaussian_expectation
 from ._gaussian import two_layer_excess_kurtosis as two_layer_excess_kurtosis
 from ._gaussian import two_layer_fourth_cumulant as two_layer_fourth_cumulant
+from ._kernels import ACTIVATIONS as KERNEL_ACTIVATIONS
+from ._kernels import KERNEL_KINDS as KERNEL_KINDS
+from ._kernels import WEIGHT_VARIANCE as WEIGHT_VARIANCE
+from ._kernels import kernel_expression as kernel_expression
+from ._kernels import kernel_taylor_coefficients as kernel_taylor_coefficients
+from ._kernels import named_kernel as named_kernel
+from ._kernels import nngp_kernel as nngp_kernel
+from ._kernels import ntk_kernel as ntk_kernel
 from ._parsing import DEFAULT_CONSTANTS as DEFAULT_CONSTANTS
 from ._parsing import DEFAULT_FUNCTIONS as DEFAULT_FUNCTIONS
 from ._parsing import parse_expression as parse_expression
@@ -27,7 +35,10 @@ from ._sphere import mu_coefficient as mu_coefficient
 __all__ = [
     "DEFAULT_CONSTANTS",
     "DEFAULT_FUNCTIONS",
+    "KERNEL_ACTIVATIONS",
+    "KERNEL_KINDS",
     "KERNEL_VARIABLE",
+    "WEIGHT_VARIANCE",
     "arccos_j",
     "check_positive_definite",
     "eigenvalue_asymptotic",
@@ -39,7 +50,12 @@ __all__ = [
     "hypercube_eigenvalue",
     "kappa_tail",
     "kappa_tail_limit",
+    "kernel_expression",
+    "kernel_taylor_coefficients",
     "mu_coefficient",
+    "named_kernel",
+    "nngp_kernel",
+    "ntk_kernel",
     "parse_expression",
     "relu_feature_kernel",
     "relu_feature_product_variance",
