@@ -355,13 +355,31 @@ def _short(expr: sp.Expr, limit: int = 40) -> str:
     return str(expr)
 
 
+def _free_symbols(expr: sp.Expr) -> set:
+    # `Basic.free_symbols` walks the tree, not the DAG: exponential in the depth of a nested
+    # kernel, whose sub-expressions are shared.  Visit each distinct node once.
+    seen, stack, symbols = set(), [expr], set()
+    while stack:
+        node = stack.pop()
+        if node in seen:
+            continue
+        seen.add(node)
+        if node.is_Symbol:
+            symbols.add(node)
+        else:
+            stack.extend(node.args)
+    return symbols
+
+
 def _check_kernel_symbols(h: sp.Expr, argument: str) -> sp.Expr:
     # A plain Symbol("z") (no assumptions) is the kernel variable too: sympy would treat it
     # as a different symbol, so it is replaced rather than rejected.
-    plain = {s for s in h.free_symbols if s.name == KERNEL_VARIABLE.name and s != z}
+    symbols = _free_symbols(h)
+    plain = {s for s in symbols if s.name == KERNEL_VARIABLE.name and s != z}
     if plain:
         h = h.xreplace({s: z for s in plain})
-    extra = h.free_symbols - {z}
+        symbols = (symbols - plain) | {z}
+    extra = symbols - {z}
     if extra:
         raise ValueError(
             f"{argument} {_short(h)} has free symbols {sorted(map(str, extra))}; a kernel may "
