@@ -120,7 +120,9 @@ def _erf_layer(sigma, theta, q, bias):
     sw2 = WEIGHT_VARIANCE["erf"]
     new_sigma = sw2 * 2 / sp.pi * sp.asin(2 * sigma / (1 + 2 * q)) + bias
     dot_sigma = sw2 * 4 / sp.pi / sp.sqrt((1 + 2 * q) ** 2 - 4 * sigma**2)
-    new_q = sw2 * 2 / sp.pi * sp.asin(2 * q / (1 + 2 * q)) + bias
+    # 2q/(1+2q) written with one q: the diagonal is an exact constant that sympy evaluates
+    # numerically during construction, and two copies per layer would cost 2^depth.
+    new_q = sw2 * 2 / sp.pi * sp.asin(1 - 1 / (1 + 2 * q)) + bias
     return new_sigma, new_sigma + theta * dot_sigma, new_q
 
 
