@@ -49,9 +49,12 @@ WEIGHT_VARIANCE = MappingProxyType({"relu": sp.Integer(2), "erf": sp.Integer(1)}
 """$\\sigma_w^2$ of the hidden and readout layers, per activation: 2 for ReLU (He
 initialisation, which keeps $\\Sigma_l(1)=1$), 1 for erf."""
 
-_MAX_DEPTH = 12
+_MAX_DEPTH = MappingProxyType({"relu": 8, "erf": 5})
 # Expressions nest: depth L contains Sigma_{L-1} several times.  Sympy shares the subtrees,
-# but printing, lambdify (without cse) and some traversals are exponential in L.
+# but printing and lambdify are exponential in L (ReLU NTK, depth 8: lambdify 10 s, 1.5 s with
+# cse=True; depth 12: 80 s even with cse).  The erf diagonal q_L is a nested exact constant,
+# and sympy's automatic numerical checks on it (during construction, `subs`, `evalf`) grow
+# three- to fourfold per layer: about 1 s to build depth 5, 5 s for 6, a minute for 8.
 
 z = KERNEL_VARIABLE
 
@@ -66,13 +69,13 @@ def _check_activation(activation: str) -> str:
     return activation
 
 
-def _check_depth(depth: int) -> int:
+def _check_depth(depth: int, activation: str) -> int:
     if isinstance(depth, bool) or not isinstance(depth, int):
         raise TypeError(f"depth must be an int, got {type(depth).__name__}")
-    if not 1 <= depth <= _MAX_DEPTH:
+    if not 1 <= depth <= _MAX_DEPTH[activation]:
         raise ValueError(
-            f"depth (number of hidden layers) must be an integer in [1, {_MAX_DEPTH}], "
-            f"got {depth}"
+            f"depth (number of hidden layers) must be an integer in "
+            f"[1, {_MAX_DEPTH[activation]}] for {activation}, got {depth}"
         )
     return depth
 
@@ -191,14 +194,17 @@ def nngp_kernel(activation: str, depth: int, *, bias_variance=0) -> sp.Expr:
     $\\Theta_1(z)=\\frac1\\pi\\big(\\sqrt{1-z^2}+2z(\\pi-\\arccos z)\\big)$ has its minimum
     $\\approx-0.1368$ at $z\\approx-0.794$ while $\\Theta_1(-1)=0$.
 
-    Evaluate numerically with `sympy.lambdify` (exact `subs` at an interior point builds large
-    nested closed forms and takes a minute at depth 4), and clip: at $z=\\pm1$ a rounding error
-    can push an `acos`/`asin` argument just outside $[-1,1]$.
+    Evaluate numerically with `sympy.lambdify(z, h, ..., cse=True)` (without `cse` the printed
+    code is exponential in the depth; exact `subs` at an interior point builds large nested
+    closed forms and takes a minute at depth 4), and clip: at $z=\\pm1$ a rounding error can
+    push an `acos`/`asin` argument just outside $[-1,1]$.
 
     **Arguments:**
 
     - `activation`: `"relu"` or `"erf"`.
-    - `depth`: $L$, the number of hidden layers, an integer in $[1, 12]$.
+    - `depth`: $L$, the number of hidden layers, an integer in $[1, 8]$ for ReLU and in
+      $[1, 5]$ for erf (the expressions nest, and sympy's printing, `lambdify` and, for the
+      exact erf diagonal, numerical checks take time exponential in the depth).
     - `bias_variance`: $\\sigma_b^2\\ge0$ (a float is converted to the exact rational of its
       shortest decimal: `0.1` becomes `1/10`).
 
@@ -215,7 +221,7 @@ def nngp_kernel(activation: str, depth: int, *, bias_variance=0) -> sp.Expr:
     ```
     """
     activation = _check_activation(activation)
-    depth = _check_depth(depth)
+    depth = _check_depth(depth, activation)
     return _kernels(activation, depth, _check_bias_variance(bias_variance))[0]
 
 
@@ -231,7 +237,7 @@ def ntk_kernel(activation: str, depth: int, *, bias_variance=0) -> sp.Expr:
     **Arguments:**
 
     - `activation`: `"relu"` or `"erf"`.
-    - `depth`: $L$, the number of hidden layers, an integer in $[1, 12]$.
+    - `depth`: $L$, the number of hidden layers: $[1, 8]$ for ReLU, $[1, 5]$ for erf.
     - `bias_variance`: $\\sigma_b^2\\ge0$.
 
     **Returns:** a sympy expression in [`KERNEL_VARIABLE`][limitlab.theory.KERNEL_VARIABLE].
@@ -248,7 +254,7 @@ def ntk_kernel(activation: str, depth: int, *, bias_variance=0) -> sp.Expr:
     ```
     """
     activation = _check_activation(activation)
-    depth = _check_depth(depth)
+    depth = _check_depth(depth, activation)
     return _kernels(activation, depth, _check_bias_variance(bias_variance))[1]
 
 
@@ -256,7 +262,8 @@ def ntk_kernel(activation: str, depth: int, *, bias_variance=0) -> sp.Expr:
 # Names and user strings
 
 _NAME_KEYS = {
-    "depth": "a positive integer (number of hidden layers, at most 12; default 1)",
+    "depth": "a positive integer (number of hidden layers, at most 8 for relu and 5 for erf; "
+    "default 1)",
     "bias": "the bias variance sigma_b^2, a non-negative decimal or fraction (default 0)",
 }
 _NAME = re.compile(r"^\s*([A-Za-z_]\w*)\s*-\s*([A-Za-z_]\w*)\s*(?::(.*))?$", re.DOTALL)
@@ -324,10 +331,11 @@ def named_kernel(spec: str) -> sp.Expr:
             values[key] = value
     depth = 1
     if "depth" in values:
-        if not _INTEGER.match(values["depth"]) or not 1 <= int(values["depth"]) <= _MAX_DEPTH:
+        largest = _MAX_DEPTH[activation]
+        if not _INTEGER.match(values["depth"]) or not 1 <= int(values["depth"]) <= largest:
             raise ValueError(
                 f"kernel name {spec!r}: depth={values['depth']!r} is not allowed; depth must "
-                f"be an integer from 1 to {_MAX_DEPTH}"
+                f"be an integer from 1 to {largest} for {activation}"
             )
         depth = int(values["depth"])
     bias = sp.Integer(0)

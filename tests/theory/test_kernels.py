@@ -377,6 +377,37 @@ def test_taylor_coefficients_are_non_negative(activation, kind, depth, bias):
     assert -1e-13 <= remainder <= 2.0**-11 * float(h.subs(z, 1))
 
 
+def _recursion_value(activation, depth, bias, t):
+    """Theta_L(t) by running the layer recursion of the docstring numerically (mpmath)."""
+    sigma = theta = t + bias
+    q = 1 + bias
+    for _ in range(depth):
+        if activation == "relu":
+            angle = mpmath.acos(sigma / q)
+            new_sigma = q * (mpmath.sin(angle) + (mpmath.pi - angle) * mpmath.cos(angle))
+            dot = (mpmath.pi - angle) / mpmath.pi
+            sigma, q = new_sigma / mpmath.pi + bias, q + bias
+        else:
+            dot = 4 / mpmath.pi / mpmath.sqrt((1 + 2 * q) ** 2 - 4 * sigma**2)
+            sigma = 2 / mpmath.pi * mpmath.asin(2 * sigma / (1 + 2 * q)) + bias
+            q = 2 / mpmath.pi * mpmath.asin(2 * q / (1 + 2 * q)) + bias
+        theta = sigma + theta * dot
+    return theta
+
+
+@pytest.mark.parametrize("activation, depth, bias", [("relu", 8, "0.1"), ("erf", 5, "0.1")])
+def test_deepest_kernels_expand(activation, depth, bias):
+    # The series engine visits shared sub-expressions once (sympy's own `free_symbols` and
+    # `series` are exponential in the depth here).
+    h = ntk_kernel(activation, depth, bias_variance=sp.Rational(bias))
+    coefficients = kernel_taylor_coefficients(h, 30, digits=20)
+    assert all(c >= 0 for c in coefficients)
+    with mpmath.workdps(20):
+        expected = _recursion_value(activation, depth, mpmath.mpf(bias), mpmath.mpf(1) / 4)
+    partial = sum(float(c) / 4**j for j, c in enumerate(coefficients))
+    assert partial == pytest.approx(float(expected), rel=1e-15)
+
+
 def _arcsin_coefficient(m):
     # asin(z) = sum_m binom(2m, m) 4^-m z^(2m+1) / (2m+1)
     return sp.binomial(2 * m, m) / sp.Integer(4) ** m / (2 * m + 1)
@@ -527,9 +558,10 @@ def test_named_kernels(spec, kind, activation, depth, bias):
         ("tanh-ntk", r"unknown activation 'tanh'; allowed activations are \['relu', 'erf'\]"),
         ("relu-gp", r"unknown kernel kind 'gp'; allowed kinds are \['nngp', 'ntk'\]"),
         ("relu-ntk:width=3", "unknown key 'width'; allowed keys are depth: .*; bias: "),
-        ("relu-ntk:depth=0", "depth='0' is not allowed; depth must be an integer from 1 to 12"),
+        ("relu-ntk:depth=0", "depth='0' is not allowed; depth must be an integer from 1 to 8"),
+        ("erf-ntk:depth=6", "depth='6' is not allowed; depth must be an integer from 1 to 5 for"),
         ("relu-ntk:depth=2.5", "depth='2.5' is not allowed"),
-        ("relu-ntk:depth=13", "depth='13' is not allowed"),
+        ("relu-ntk:depth=9", "depth='9' is not allowed"),
         ("relu-ntk:bias=-0.1", "bias='-0.1' is not allowed; bias .* must be a non-negative"),
         ("relu-ntk:bias=x", "bias='x' is not allowed"),
         ("relu-ntk:depth=2,depth=3", "key 'depth' is given twice"),
@@ -590,8 +622,10 @@ def test_kernel_expression_sympy_input():
 def test_builder_argument_errors():
     with pytest.raises(ValueError, match=r"activation must be one of \['relu', 'erf'\], got 'ta"):
         nngp_kernel("tanh", 1)
-    with pytest.raises(ValueError, match=r"depth .* must be an integer in \[1, 12\], got 0"):
+    with pytest.raises(ValueError, match=r"must be an integer in \[1, 8\] for relu, got 0"):
         ntk_kernel("relu", 0)
+    with pytest.raises(ValueError, match=r"integer in \[1, 5\] for erf, got 6"):
+        nngp_kernel("erf", 6)
     with pytest.raises(TypeError, match="depth must be an int, got float"):
         ntk_kernel("relu", 2.0)
     with pytest.raises(ValueError, match="bias_variance must be a finite non-negative"):
