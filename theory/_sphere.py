@@ -47,8 +47,6 @@ import warnings
 import mpmath
 import sympy as sp
 
-from ._parsing import parse_expression
-
 __all__ = [
     "KERNEL_VARIABLE",
     "check_positive_definite",
@@ -109,7 +107,11 @@ def _dimension(d, *, symbolic: bool = True, minimum: int = 3):
 def _kernel(kernel) -> sp.Expr:
     """The kernel $h$ as a sympy expression in `KERNEL_VARIABLE`."""
     if isinstance(kernel, str):
-        return parse_expression(kernel, {"z": _z}, argument="kernel")
+        # Named kernels ("relu-ntk:depth=2") work wherever an expression does; the import is
+        # local because _kernels builds on this module.
+        from ._kernels import kernel_expression
+
+        return kernel_expression(kernel)
     if isinstance(kernel, bool):
         raise TypeError("kernel must be a sympy expression in z or a string, got a bool")
     if isinstance(kernel, int | float):
