@@ -3,6 +3,9 @@
     limitlab list [--json]
     limitlab validate [CLAIM ...] [--size quick|full] [--seeds N] [--seed S] [--out DIR]
                       [--resume] [--json] [--no-progress]
+    limitlab spectrum --kernel K --d D [--kmax K] [--exact] [--json]
+    limitlab risk-curve --kernel K --d D --n N --energies 1:1,2:1 [--noise S2] [--times T]
+                        [--simulate --seeds S] [--plot FILE] [--json]
 
 Exit codes: 0 every claim passed, 1 some claim failed, 2 bad input (one line on stderr).
 Heavy imports (JAX, the claims) happen only after the arguments have been checked.
@@ -15,7 +18,7 @@ import json
 import sys
 from collections.abc import Sequence
 
-from . import __version__
+from . import __version__, _cli_kernel_flow
 from .config import DEFAULT_OUT_DIR, DEFAULT_SEED, DEFAULT_SIZE, SIZES
 
 __all__ = ["main"]
@@ -80,6 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="continue simulations from the checkpoints in DIR")
     p_val.add_argument("--json", action="store_true", help="print report.json to stdout")
     p_val.add_argument("--no-progress", action="store_true", help="never show progress bars")
+
+    _cli_kernel_flow.add_parsers(sub, _seed)
     return parser
 
 
@@ -146,6 +151,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "list":
             return _list(args)
+        if args.command in ("spectrum", "risk-curve"):
+            try:
+                if args.command == "spectrum":
+                    return _cli_kernel_flow.run_spectrum(args)
+                return _cli_kernel_flow.run_risk_curve(args)
+            except ValueError as err:  # the layers name the offending argument
+                raise UsageError(str(err).splitlines()[0]) from None
         return _validate(args)
     except UsageError as err:
         print(f"limitlab: error: {err}", file=sys.stderr)

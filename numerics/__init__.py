@@ -9,9 +9,11 @@ from ._activations import ACTIVATIONS as ACTIVATIONS
 from ._activations import activation as activation
 from ._ensemble import CheckpointMismatchError as CheckpointMismatchError
 from ._ensemble import run_ensemble as run_ensemble
+from ._kernel_flow import simulate_kernel_flow as simulate_kernel_flow
 from ._lambdify import SUPPORTED_FUNCTIONS as SUPPORTED_FUNCTIONS
 from ._lambdify import UnsupportedExpressionError as UnsupportedExpressionError
 from ._lambdify import lambdify as lambdify
+from ._online_sgd import online_sgd as online_sgd
 from ._orthopoly import chebyshev_t as chebyshev_t
 from ._orthopoly import chebyshev_u as chebyshev_u
 from ._orthopoly import gegenbauer as gegenbauer
@@ -25,6 +27,9 @@ from ._prng import key_from_seed as key_from_seed
 from ._prng import seed_key as seed_key
 from ._random_features import random_feature_kernel as random_feature_kernel
 from ._random_features import two_layer_output as two_layer_output
+from ._sphere_sampling import harmonic_features as harmonic_features
+from ._sphere_sampling import harmonic_target as harmonic_target
+from ._sphere_sampling import sample_sphere as sample_sphere
 
 __all__ = [
     "ACTIVATIONS",
@@ -38,13 +43,18 @@ __all__ = [
     "float64",
     "gegenbauer",
     "gegenbauer_normalised",
+    "harmonic_features",
+    "harmonic_target",
     "hermite",
     "key_from_seed",
     "laguerre",
     "lambdify",
     "legendre",
+    "online_sgd",
     "random_feature_kernel",
     "run_ensemble",
+    "sample_sphere",
     "seed_key",
+    "simulate_kernel_flow",
     "two_layer_output",
 ]

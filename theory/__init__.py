@@ -6,6 +6,11 @@ This package never imports JAX (a test enforces it), so derivations run anywhere
 from ._arccos import arccos_j as arccos_j
 from ._arccos import relu_feature_kernel as relu_feature_kernel
 from ._arccos import relu_feature_product_variance as relu_feature_product_variance
+from ._eigenlearning import EigenlearningResult as EigenlearningResult
+from ._eigenlearning import eigenlearning as eigenlearning
+from ._eigenlearning import krr_boundary_expression as krr_boundary_expression
+from ._eigenlearning import krr_boundary_risk as krr_boundary_risk
+from ._eigenlearning import krr_risk_curve as krr_risk_curve
 from ._gaussian import gaussian_expectation as gaussian_expectation
 from ._gaussian import two_layer_excess_kurtosis as two_layer_excess_kurtosis
 from ._gaussian import two_layer_fourth_cumulant as two_layer_fourth_cumulant
@@ -17,9 +22,29 @@ from ._kernels import kernel_taylor_coefficients as kernel_taylor_coefficients
 from ._kernels import named_kernel as named_kernel
 from ._kernels import nngp_kernel as nngp_kernel
 from ._kernels import ntk_kernel as ntk_kernel
+from ._marchenko_pastur import BoundaryRegime as BoundaryRegime
+from ._marchenko_pastur import boundary_level as boundary_level
+from ._marchenko_pastur import boundary_regime as boundary_regime
+from ._marchenko_pastur import boundary_regime_risk as boundary_regime_risk
+from ._marchenko_pastur import marchenko_pastur_atom as marchenko_pastur_atom
+from ._marchenko_pastur import marchenko_pastur_density as marchenko_pastur_density
+from ._online_sgd import online_sgd_mean_learned_fraction as online_sgd_mean_learned_fraction
+from ._online_sgd import online_sgd_risk as online_sgd_risk
+from ._online_sgd import online_sgd_stability as online_sgd_stability
 from ._parsing import DEFAULT_CONSTANTS as DEFAULT_CONSTANTS
 from ._parsing import DEFAULT_FUNCTIONS as DEFAULT_FUNCTIONS
 from ._parsing import parse_expression as parse_expression
+from ._risk_curves import RiskCurves as RiskCurves
+from ._risk_curves import StageWindows as StageWindows
+from ._risk_curves import empirical_risk_asymptotic as empirical_risk_asymptotic
+from ._risk_curves import empirical_risk_expression as empirical_risk_expression
+from ._risk_curves import oracle_risk as oracle_risk
+from ._risk_curves import oracle_risk_expression as oracle_risk_expression
+from ._risk_curves import polynomial_level as polynomial_level
+from ._risk_curves import risk_curves as risk_curves
+from ._risk_curves import stage_windows as stage_windows
+from ._spectrum import KernelSpectrum as KernelSpectrum
+from ._spectrum import kernel_spectrum as kernel_spectrum
 from ._sphere import KERNEL_VARIABLE as KERNEL_VARIABLE
 from ._sphere import check_positive_definite as check_positive_definite
 from ._sphere import eigenvalue_asymptotic as eigenvalue_asymptotic
@@ -33,15 +58,26 @@ from ._sphere import kappa_tail_limit as kappa_tail_limit
 from ._sphere import mu_coefficient as mu_coefficient
 
 __all__ = [
+    "BoundaryRegime",
     "DEFAULT_CONSTANTS",
     "DEFAULT_FUNCTIONS",
+    "EigenlearningResult",
     "KERNEL_ACTIVATIONS",
     "KERNEL_KINDS",
     "KERNEL_VARIABLE",
+    "KernelSpectrum",
+    "RiskCurves",
+    "StageWindows",
     "WEIGHT_VARIANCE",
     "arccos_j",
+    "boundary_level",
+    "boundary_regime",
+    "boundary_regime_risk",
     "check_positive_definite",
+    "eigenlearning",
     "eigenvalue_asymptotic",
+    "empirical_risk_asymptotic",
+    "empirical_risk_expression",
     "funk_hecke_eigenvalue",
     "gaussian_expectation",
     "gegenbauer_normalised",
@@ -51,14 +87,28 @@ __all__ = [
     "kappa_tail",
     "kappa_tail_limit",
     "kernel_expression",
+    "kernel_spectrum",
     "kernel_taylor_coefficients",
+    "krr_boundary_expression",
+    "krr_boundary_risk",
+    "krr_risk_curve",
+    "marchenko_pastur_atom",
+    "marchenko_pastur_density",
     "mu_coefficient",
     "named_kernel",
     "nngp_kernel",
     "ntk_kernel",
+    "online_sgd_mean_learned_fraction",
+    "online_sgd_risk",
+    "online_sgd_stability",
+    "oracle_risk",
+    "oracle_risk_expression",
     "parse_expression",
+    "polynomial_level",
     "relu_feature_kernel",
     "relu_feature_product_variance",
+    "risk_curves",
+    "stage_windows",
     "two_layer_excess_kurtosis",
     "two_layer_fourth_cumulant",
 ]

@@ -15,6 +15,8 @@ from ._claim import SimulationContext as SimulationContext
 from ._criteria import Agreement as Agreement
 from ._criteria import BoundHolds as BoundHolds
 from ._criteria import Criterion as Criterion
+from ._criteria import ExponentMatches as ExponentMatches
+from ._criteria import SignMatches as SignMatches
 from ._criteria import SlopeMatches as SlopeMatches
 from ._criteria import Verdict as Verdict
 from ._registry import claim_names as claim_names
@@ -37,10 +39,12 @@ __all__ = [
     "ClaimResult",
     "ClaimSize",
     "Criterion",
+    "ExponentMatches",
     "FigureSpec",
     "Measurement",
     "Prediction",
     "Report",
+    "SignMatches",
     "SimulationContext",
     "SlopeMatches",
     "Verdict",

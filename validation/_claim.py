@@ -27,6 +27,15 @@ __all__ = [
 _NAME = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 
 
+def _series(series, x: np.ndarray, what: str) -> tuple[str, ...] | None:
+    if series is None:
+        return None
+    series = tuple(str(s) for s in series)
+    if len(series) != x.size:
+        raise ValueError(f"{what} series has {len(series)} labels for {x.size} points")
+    return series
+
+
 @dataclass(frozen=True)
 class ClaimSize:
     """One size of a claim: the default number of seeds and the parameters of that size."""
@@ -47,6 +56,10 @@ class Prediction:
     - `exponent`: predicted log-log slope, for claims about an order in `x`.
     - `curve`: an optional dense `(x, y)` for the figure's prediction line.
     - `expression`: the formula as text (e.g. a sympy expression), for the report.
+    - `series`: optional label of every point (e.g. `"test"`, `"train"`, `"k=2"`) when one claim
+      predicts several curves; criteria and figures then treat each label separately.
+    - `curves`: optional dense `(x, y)` per series label, for the figure.
+    - `extra`: anything else a claim's own figure needs (see `FigureSpec.draw`).
     """
 
     x: np.ndarray
@@ -54,6 +67,9 @@ class Prediction:
     exponent: float | None = None
     curve: tuple[np.ndarray, np.ndarray] | None = None
     expression: str | None = None
+    series: tuple[str, ...] | None = None
+    curves: Mapping[str, tuple[np.ndarray, np.ndarray]] | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self):
         object.__setattr__(self, "x", np.asarray(self.x, dtype=float))
@@ -62,6 +78,7 @@ class Prediction:
             raise ValueError(f"prediction x and y differ in shape: {self.x.shape}, {self.y.shape}")
         if not (np.all(np.isfinite(self.x)) and np.all(np.isfinite(self.y))):
             raise FloatingPointError("prediction has non-finite values")
+        object.__setattr__(self, "series", _series(self.series, self.x, "prediction"))
 
 
 @dataclass(frozen=True)
@@ -69,8 +86,14 @@ class Measurement:
     """What the simulation measured.
 
     - `x`: abscissae; `y`: the statistic at each; `stderr`: its standard error.
-    - `samples`: per-seed results, shape `(seeds, len(x))`, kept so that criteria can
+    - `samples`: per-seed results, shape `(seeds, ...)`, kept so that criteria can
       bootstrap over seeds; `statistic` maps such an array to `y`.
+    - `series`: optional label of every point, as in `Prediction`.
+    - `extra`: anything else a claim's own figure needs; a mapping under `extra["details"]`
+      is also written to the claim's `details` in `report.json` (per-point tables).
+
+    A deterministic measurement (an exact computation rather than a Monte Carlo one) has
+    `stderr` zero and no samples.
     """
 
     x: np.ndarray
@@ -79,12 +102,15 @@ class Measurement:
     n_seeds: int
     samples: np.ndarray | None = None
     statistic: Callable[[np.ndarray], np.ndarray] | None = None
+    series: tuple[str, ...] | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self):
         for name in ("x", "y", "stderr"):
             object.__setattr__(self, name, np.asarray(getattr(self, name), dtype=float))
         if not (self.x.shape == self.y.shape == self.stderr.shape):
             raise ValueError("measurement x, y and stderr must have one shape")
+        object.__setattr__(self, "series", _series(self.series, self.x, "measurement"))
 
     @classmethod
     def from_samples(
@@ -95,23 +121,32 @@ class Measurement:
         *,
         n_boot: int = 500,
         seed: int = 0,
+        **kwargs,
     ) -> Measurement:
         """Apply `statistic` to per-seed `samples` (shape `(seeds, len(x))`); the standard
-        error is the bootstrap standard deviation over resampled seeds."""
+        error is the bootstrap standard deviation over resampled seeds.  Other keyword
+        arguments (`series`, `extra`) are passed to the constructor."""
         samples = np.asarray(samples, dtype=float)
         y = np.asarray(statistic(samples), dtype=float)
         stderr = bootstrap(samples, statistic, n_boot=n_boot, seed=seed).std(axis=0, ddof=1)
-        return cls(np.asarray(x), y, stderr, samples.shape[0], samples, statistic)
+        return cls(np.asarray(x), y, stderr, samples.shape[0], samples, statistic, **kwargs)
 
 
 @dataclass(frozen=True)
 class FigureSpec:
-    """How the claim's figure is drawn."""
+    """How the claim's figure is drawn.
+
+    By default: the prediction as lines and the measurement as points with error bars (one
+    colour per series), on the given axis labels and scales.  A claim with a richer figure
+    passes `draw(fig, prediction, measurement)`, which lays out its own axes on the matplotlib
+    figure; the engine adds the verdict as the figure's title.
+    """
 
     xlabel: str
     ylabel: str
     logx: bool = False
     logy: bool = False
+    draw: Callable[..., None] | None = None
 
 
 @dataclass

@@ -17,7 +17,15 @@ import numpy as np
 from ._claim import Measurement, Prediction
 from ._statistics import bootstrap, loglog_slope
 
-__all__ = ["Agreement", "BoundHolds", "Criterion", "SlopeMatches", "Verdict"]
+__all__ = [
+    "Agreement",
+    "BoundHolds",
+    "Criterion",
+    "ExponentMatches",
+    "SignMatches",
+    "SlopeMatches",
+    "Verdict",
+]
 
 
 @dataclass(frozen=True)
@@ -65,34 +73,48 @@ def _check_aligned(prediction: Prediction, measurement: Measurement) -> None:
 
 @dataclass(frozen=True)
 class Agreement(Criterion):
-    """$|\\text{measured}-\\text{predicted}|\\le\\max(\\text{rel\\_tol}\\,|\\text{predicted}|,\\ z\\cdot\\text{stderr})$
+    """$|\\text{measured}-\\text{predicted}|\\le\\max(\\text{rel\\_tol}\\,|\\text{predicted}|,\\ \\text{abs\\_tol},\\ z\\cdot\\text{stderr})$
     at every abscissa.
 
     `rel_tol` must be justified by the claim (e.g. a known finite-size correction); for an
-    exact prediction it is 0 and only sampling error is allowed.
+    exact prediction it is 0 and only sampling error is allowed.  `abs_tol` (default 0) is for
+    predictions that become exponentially small, where a relative comparison measures only
+    finite-size effects far below the scale of the claim.
     """
 
     rel_tol: float = 0.0
     z: float = 3.0
+    abs_tol: float = 0.0
 
     def __post_init__(self):
-        if not (self.rel_tol >= 0 and self.z > 0):
-            raise ValueError(f"need rel_tol >= 0 and z > 0, got {self.rel_tol}, {self.z}")
+        if not (self.rel_tol >= 0 and self.z > 0 and self.abs_tol >= 0):
+            raise ValueError(
+                f"need rel_tol >= 0, z > 0 and abs_tol >= 0, got {self.rel_tol}, {self.z}, "
+                f"{self.abs_tol}"
+            )
 
     def describe(self) -> str:
-        return f"|measured - predicted| <= max({self.rel_tol:g}*|predicted|, {self.z:g}*stderr) at every point"
+        absolute = f", {self.abs_tol:g}" if self.abs_tol else ""
+        return (f"|measured - predicted| <= max({self.rel_tol:g}*|predicted|{absolute}, "
+                f"{self.z:g}*stderr) at every point")
 
     def evaluate(self, prediction, measurement):
         _check_aligned(prediction, measurement)
         gap = np.abs(measurement.y - prediction.y)
         allowed = np.maximum(self.rel_tol * np.abs(prediction.y), self.z * measurement.stderr)
+        allowed = np.maximum(allowed, self.abs_tol)
         ok = gap <= allowed
         worst = int(np.argmax(gap / np.where(allowed > 0, allowed, np.inf)))
+        where = f"x={measurement.x[worst]:g}"
+        if measurement.series is not None:
+            where += f" ({measurement.series[worst]})"
         summary = (
-            f"{int(ok.sum())}/{ok.size} points within tolerance; worst at x={measurement.x[worst]:g}: "
+            f"{int(ok.sum())}/{ok.size} points within tolerance; worst at {where}: "
             f"gap {gap[worst]:.3g} vs allowed {allowed[worst]:.3g}"
         )
         details = {"gap": _list(gap), "allowed": _list(allowed)}
+        if measurement.series is not None:
+            details["series"] = list(measurement.series)
         return _pointwise_verdict(ok.all(), prediction, measurement, summary, details)
 
 
@@ -102,7 +124,9 @@ class SlopeMatches(Criterion):
     predicted exponent: the exponent lies in the two-sided bootstrap confidence interval (seeds
     resampled) at `level`.  With `bound="upper"` the prediction is only an upper bound on the
     order: it passes when the interval reaches down to the predicted exponent or below it, i.e.
-    the measured slope is not significantly above the prediction.
+    the measured slope is not significantly above the prediction.  With `bound="below"` the
+    measured slope must be significantly below the predicted exponent (the whole interval
+    under it): e.g. exponent 0 for "this gap shrinks as the size grows", an $o(1)$ statement.
     """
 
     level: float = 0.997
@@ -112,11 +136,12 @@ class SlopeMatches(Criterion):
     def __post_init__(self):
         if not 0 < self.level < 1:
             raise ValueError(f"level must lie in (0, 1), got {self.level}")
-        if self.bound not in ("equal", "upper"):
-            raise ValueError(f"bound must be 'equal' or 'upper', got {self.bound!r}")
+        if self.bound not in ("equal", "upper", "below"):
+            raise ValueError(f"bound must be 'equal', 'upper' or 'below', got {self.bound!r}")
 
     def describe(self) -> str:
-        rel = "inside" if self.bound == "equal" else "at or above the lower end of"
+        rel = {"equal": "inside", "upper": "at or above the lower end of",
+               "below": "above the upper end of"}[self.bound]
         return (
             f"predicted exponent {rel} the {self.level:.1%} bootstrap CI "
             f"(seeds resampled, {self.n_boot} replicates) of the fitted log-log slope"
@@ -139,7 +164,8 @@ class SlopeMatches(Criterion):
         alpha = 1 - self.level
         low, high = np.quantile(replicates, [alpha / 2, 1 - alpha / 2])
         p = prediction.exponent
-        passed = bool(low <= p <= high) if self.bound == "equal" else bool(low <= p)
+        passed = {"equal": low <= p <= high, "upper": low <= p, "below": high < p}[self.bound]
+        passed = bool(passed)
         summary = f"slope {slope:.4f}, {self.level:.1%} CI [{low:.4f}, {high:.4f}], predicted {p:.4f}"
         return Verdict(
             passed,
@@ -178,3 +204,85 @@ class BoundHolds(Criterion):
         return _pointwise_verdict(
             ok.all(), prediction, measurement, summary, {"excess": _list(excess)}
         )
+
+
+def _groups(measurement: Measurement) -> list[tuple[str | None, np.ndarray]]:
+    """Index sets of the measurement's series (one group when it has none)."""
+    if measurement.series is None:
+        return [(None, np.arange(measurement.x.size))]
+    labels = list(dict.fromkeys(measurement.series))
+    series = np.asarray(measurement.series)
+    return [(label, np.flatnonzero(series == label)) for label in labels]
+
+
+@dataclass(frozen=True)
+class ExponentMatches(Criterion):
+    """For a deterministic measurement (an exact or high-precision computation, no sampling
+    error): the least-squares log-log slope of $|y|$ against $x$, fitted per series, lies
+    within `tolerance` of the predicted exponent.
+
+    `tolerance` must be justified by the claim, typically by the size of the next-order term
+    over the fitted range (the local slope of $c_1x^p(1+c_2/x)$ is $p-c_2/x+O(x^{-2})$).
+    """
+
+    tolerance: float
+
+    def __post_init__(self):
+        if not (self.tolerance > 0 and np.isfinite(self.tolerance)):
+            raise ValueError(f"tolerance must be a positive number, got {self.tolerance!r}")
+
+    def describe(self) -> str:
+        return (f"|fitted log-log slope - predicted exponent| <= {self.tolerance:g} "
+                "for every series (deterministic values)")
+
+    def evaluate(self, prediction, measurement):
+        _check_aligned(prediction, measurement)
+        if prediction.exponent is None:
+            raise ValueError("ExponentMatches needs a prediction with an exponent")
+        p = float(prediction.exponent)
+        slopes, ok = {}, []
+        for label, idx in _groups(measurement):
+            if idx.size < 2:
+                raise ValueError(f"series {label!r} has fewer than two points to fit a slope")
+            slope = loglog_slope(measurement.x[idx], np.abs(measurement.y[idx]))
+            slopes["all" if label is None else label] = slope
+            ok.append(abs(slope - p) <= self.tolerance)
+        worst = max(slopes, key=lambda k: abs(slopes[k] - p))
+        summary = (f"{sum(ok)}/{len(ok)} series within {self.tolerance:g} of slope {p:g}; "
+                   f"worst {worst}: {slopes[worst]:.4f}")
+        return _pointwise_verdict(all(ok), prediction, measurement, summary,
+                                  {"slopes": slopes, "exponent": p})
+
+
+@dataclass(frozen=True)
+class SignMatches(Criterion):
+    """Every measured value has the sign of its prediction, significantly:
+    $\\operatorname{sign}(\\text{measured})=\\operatorname{sign}(\\text{predicted})$ and
+    $|\\text{measured}|>z\\cdot\\text{stderr}$ at every point.
+
+    For qualitative claims ("A trains faster than B but generalises worse"): the prediction
+    fixes the direction of each difference, the simulation must show it beyond sampling error.
+    A zero prediction is not allowed (it has no sign).
+    """
+
+    z: float = 3.0
+
+    def __post_init__(self):
+        if not self.z > 0:
+            raise ValueError(f"z must be positive, got {self.z!r}")
+
+    def describe(self) -> str:
+        return f"sign(measured) = sign(predicted) and |measured| > {self.z:g}*stderr at every point"
+
+    def evaluate(self, prediction, measurement):
+        _check_aligned(prediction, measurement)
+        if np.any(prediction.y == 0):
+            raise ValueError("SignMatches needs non-zero predictions")
+        same = np.sign(measurement.y) == np.sign(prediction.y)
+        significant = np.abs(measurement.y) > self.z * measurement.stderr
+        ok = same & significant
+        ratio = np.abs(measurement.y) / np.where(measurement.stderr > 0, measurement.stderr, np.inf)
+        summary = (f"{int(ok.sum())}/{ok.size} points with the predicted sign beyond "
+                   f"{self.z:g} s.e.; smallest |measured|/s.e. {float(np.min(ratio)):.3g}")
+        return _pointwise_verdict(ok.all(), prediction, measurement, summary,
+                                  {"same_sign": same.tolist(), "significant": significant.tolist()})

@@ -111,7 +111,7 @@ def run_claim(
         passed=verdict.passed,
         summary=verdict.summary,
         elapsed_s=round(time.perf_counter() - start, 3),
-        details=verdict.details,
+        details={**verdict.details, **dict(measurement.extra.get("details", {}))},
         expression=prediction.expression,
         figure=figure,
         **common,

@@ -61,6 +61,17 @@ def test_slope_upper_bound():
     assert not SlopeMatches(n_boot=400).evaluate(Prediction(x, x**-0.5, -0.5), meas).passed
 
 
+def test_slope_below_needs_a_significantly_smaller_slope():
+    x, samples = _power_law_samples(-1.0)
+    meas = Measurement.from_samples(x, samples, root_mean_square, n_boot=200)
+    below = SlopeMatches(bound="below", n_boot=400)
+    assert below.evaluate(Prediction(x, np.ones_like(x), 0.0), meas).passed  # shrinks
+    assert not below.evaluate(Prediction(x, x**-1.0, -1.0), meas).passed  # -1 is inside the CI
+    flat_x, flat = _power_law_samples(0.0)
+    flat_meas = Measurement.from_samples(flat_x, flat, root_mean_square, n_boot=200)
+    assert not below.evaluate(Prediction(flat_x, np.ones_like(flat_x), 0.0), flat_meas).passed
+
+
 def test_criteria_reject_bad_configuration():
     with pytest.raises(ValueError, match="level"):
         SlopeMatches(level=1.5)
@@ -95,3 +106,43 @@ def test_statistics_helpers():
     assert np.std(reps) == pytest.approx(1 / np.sqrt(20000), rel=0.2)
     with pytest.raises(ValueError, match="at least 2"):
         mean_and_stderr(np.ones((1, 3)))
+
+
+def test_exponent_matches_is_per_series_and_can_fail():
+    from limitlab.validation import ExponentMatches, Measurement, Prediction
+
+    x = np.array([10.0, 100.0, 1000.0] * 2)
+    y = np.concatenate([2.0 / x[:3] * (1 + 1 / x[:3]), 3.0 / np.sqrt(x[3:])])
+    series = ("a",) * 3 + ("b",) * 3
+    prediction = Prediction(x, 2.0 / x, exponent=-1.0, series=series)
+    measurement = Measurement(x, y, np.zeros(6), 1, series=series)
+    verdict = ExponentMatches(tolerance=0.05).evaluate(prediction, measurement)
+    assert not verdict.passed  # series b has slope -1/2
+    assert abs(verdict.details["slopes"]["a"] + 1) < 0.05
+    assert abs(verdict.details["slopes"]["b"] + 0.5) < 1e-12
+    only_a = Measurement(x[:3], y[:3], np.zeros(3), 1)
+    assert ExponentMatches(0.05).evaluate(
+        Prediction(x[:3], 2.0 / x[:3], exponent=-1.0), only_a
+    ).passed
+
+
+def test_sign_matches_needs_significance_and_sign():
+    from limitlab.validation import Measurement, Prediction, SignMatches
+
+    x = np.array([1.0, 2.0, 3.0])
+    prediction = Prediction(x, np.array([-1.0, 1.0, 1.0]))
+    good = Measurement(x, np.array([-0.5, 0.4, 0.3]), np.array([0.1, 0.1, 0.05]), 10)
+    assert SignMatches(z=3).evaluate(prediction, good).passed
+    weak = Measurement(x, np.array([-0.5, 0.4, 0.1]), np.array([0.1, 0.1, 0.05]), 10)
+    assert not SignMatches(z=3).evaluate(prediction, weak).passed
+    wrong = Measurement(x, np.array([0.5, 0.4, 0.3]), np.array([0.1, 0.1, 0.05]), 10)
+    assert not SignMatches(z=3).evaluate(prediction, wrong).passed
+    with pytest.raises(ValueError, match="non-zero"):
+        SignMatches().evaluate(Prediction(x, np.zeros(3)), good)
+
+
+def test_series_labels_must_match_points():
+    from limitlab.validation import Prediction
+
+    with pytest.raises(ValueError, match="labels"):
+        Prediction(np.arange(3.0), np.arange(3.0), series=("a", "b"))
