@@ -225,13 +225,7 @@ def run_risk_curve(args) -> int:
         raise ValueError(f"--kmax {kmax} is below the top energy degree {max(args.energies)}")
     spectrum = theory.kernel_spectrum(args.kernel, args.d, kmax)
     times = np.asarray(args.times, dtype=float)
-    oracle = theory.oracle_risk(times, spectrum, args.energies, args.noise)
-    if args.regime == "polynomial":
-        train, test = theory.empirical_risk_asymptotic(
-            times, spectrum, args.energies, args.noise, args.n, level=args.level)
-    else:
-        train, test = theory.boundary_regime_risk(
-            times / args.n, spectrum, args.energies, args.noise, args.n, level=args.level)
+    oracle, train, test = _predicted(args, spectrum, times)
     windows = theory.stage_windows(spectrum, args.energies, args.noise, args.n, level=args.level)
     simulated = _simulate(args, spectrum, times) if args.simulate else None
 
@@ -265,6 +259,20 @@ def run_risk_curve(args) -> int:
     if args.plot:
         print(f"figure written to {args.plot}")
     return 0
+
+
+def _predicted(args, spectrum, times):
+    """Oracle risk (exact) and the asymptotic train and test risks of the chosen regime."""
+    from limitlab import theory
+
+    oracle = theory.oracle_risk(times, spectrum, args.energies, args.noise)
+    if args.regime == "polynomial":
+        train, test = theory.empirical_risk_asymptotic(
+            times, spectrum, args.energies, args.noise, args.n, level=args.level)
+    else:
+        train, test = theory.boundary_regime_risk(
+            times / args.n, spectrum, args.energies, args.noise, args.n, level=args.level)
+    return oracle, train, test
 
 
 def _simulate(args, spectrum, times):
@@ -329,19 +337,11 @@ def _plot(args, spectrum, times, simulated, windows) -> None:
     import matplotlib.pyplot as plt
     import numpy as np
 
-    from limitlab import theory
-
     positive = times[times > 0]
     low = positive.min() if positive.size else 1.0
     high = max(times.max(), low * 10)
     dense = np.geomspace(low, high, 300)
-    oracle = theory.oracle_risk(dense, spectrum, args.energies, args.noise)
-    if args.regime == "polynomial":
-        train, test = theory.empirical_risk_asymptotic(
-            dense, spectrum, args.energies, args.noise, args.n, level=args.level)
-    else:
-        train, test = theory.boundary_regime_risk(
-            dense / args.n, spectrum, args.energies, args.noise, args.n, level=args.level)
+    oracle, train, test = _predicted(args, spectrum, dense)
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
     try:
         ax.plot(dense, oracle, "-", color="C2", label="oracle (exact)")
