@@ -21,7 +21,7 @@ __all__ = ["add_parsers", "run_risk_curve", "run_spectrum"]
 _MAX_DEGREE = 64
 
 
-def _int_at_least(minimum: int, name: str):
+def int_at_least(minimum: int, name: str):
     def parse(text: str) -> int:
         try:
             value = int(text)
@@ -58,7 +58,7 @@ def parse_energies(text: str) -> dict[int, float]:
             raise argparse.ArgumentTypeError(
                 f"energies must be comma-separated DEGREE:ENERGY pairs such as 1:1,2:0.5, got {item!r}"
             )
-        k = _int_at_least(0, "energies: a degree")(degree.strip())
+        k = int_at_least(0, "energies: a degree")(degree.strip())
         if k > _MAX_DEGREE:
             raise argparse.ArgumentTypeError(f"energies: degree {k} is above {_MAX_DEGREE}")
         if k in energies:
@@ -79,7 +79,7 @@ def parse_times(text: str) -> list[float]:
             )
         start = _float_at_least(0.0, "times: START")(parts[1])
         stop = _float_at_least(0.0, "times: STOP")(parts[2])
-        count = _int_at_least(2, "times: COUNT")(parts[3])
+        count = int_at_least(2, "times: COUNT")(parts[3])
         if not 0 < start < stop:
             raise argparse.ArgumentTypeError(f"times: need 0 < START < STOP, got {text!r}")
         ratio = (stop / start) ** (1 / (count - 1))
@@ -105,8 +105,8 @@ def add_parsers(sub, common_seed) -> None:
     p_spec.add_argument("--kernel", required=True,
                         help='h(z): an expression in z such as "exp(z)", or a named kernel '
                         'such as "relu-ntk:depth=2"')
-    p_spec.add_argument("--d", type=_int_at_least(3, "--d"), required=True, help="dimension (>= 3)")
-    p_spec.add_argument("--kmax", type=_int_at_least(0, "--kmax"), default=6,
+    p_spec.add_argument("--d", type=int_at_least(3, "--d"), required=True, help="dimension (>= 3)")
+    p_spec.add_argument("--kmax", type=int_at_least(0, "--kmax"), default=6,
                         help="largest degree (default 6)")
     p_spec.add_argument("--exact", action="store_true",
                         help="exact values (rationals for polynomial kernels, 30 digits otherwise)")
@@ -121,8 +121,8 @@ def add_parsers(sub, common_seed) -> None:
         "finite-n simulation averaged over seeds.  Risks include the label noise.",
     )
     p_risk.add_argument("--kernel", required=True, help="h(z), as for `limitlab spectrum`")
-    p_risk.add_argument("--d", type=_int_at_least(3, "--d"), required=True, help="dimension (>= 3)")
-    p_risk.add_argument("--n", type=_int_at_least(1, "--n"), required=True, help="sample size")
+    p_risk.add_argument("--d", type=int_at_least(3, "--d"), required=True, help="dimension (>= 3)")
+    p_risk.add_argument("--n", type=int_at_least(1, "--n"), required=True, help="sample size")
     p_risk.add_argument("--energies", type=parse_energies, required=True,
                         help="target energy per degree, e.g. 1:1,2:1,3:1")
     p_risk.add_argument("--noise", type=_float_at_least(0.0, "--noise"), default=0.0,
@@ -130,18 +130,18 @@ def add_parsers(sub, common_seed) -> None:
     p_risk.add_argument("--times", type=parse_times, default=parse_times("geom:1:1e7:15"),
                         help="times: a list such as 1,100,1e4 or geom:START:STOP:COUNT "
                         "(default geom:1:1e7:15)")
-    p_risk.add_argument("--level", type=_int_at_least(0, "--level"), default=None,
+    p_risk.add_argument("--level", type=int_at_least(0, "--level"), default=None,
                         help="the level l of the regime (default: from d and n)")
     p_risk.add_argument("--regime", choices=("polynomial", "boundary"), default="polynomial",
                         help="asymptotic train/test formulas: polynomial regime (default) or the "
                         "boundary regime n = psi N(d,l)")
-    p_risk.add_argument("--kmax", type=_int_at_least(1, "--kmax"), default=None,
+    p_risk.add_argument("--kmax", type=int_at_least(1, "--kmax"), default=None,
                         help="degrees kept in the spectrum (default: max(8, top energy degree + 4))")
     p_risk.add_argument("--simulate", action="store_true", help="also run the finite-n simulation")
-    p_risk.add_argument("--seeds", type=_int_at_least(2, "--seeds"), default=8,
+    p_risk.add_argument("--seeds", type=int_at_least(2, "--seeds"), default=8,
                         help="seeds of the simulation (default 8)")
     p_risk.add_argument("--seed", type=common_seed, default=0, help="base integer seed (default 0)")
-    p_risk.add_argument("--heldout", type=_int_at_least(0, "--heldout"), default=0,
+    p_risk.add_argument("--heldout", type=int_at_least(0, "--heldout"), default=0,
                         help="also estimate the test risk on this many fresh points per seed")
     p_risk.add_argument("--plot", default=None, metavar="FILE", help="write a figure (PNG, PDF, SVG)")
     p_risk.add_argument("--json", action="store_true", help="print JSON")

@@ -6,6 +6,8 @@
     limitlab spectrum --kernel K --d D [--kmax K] [--exact] [--json]
     limitlab risk-curve --kernel K --d D --n N --energies 1:1,2:1 [--noise S2] [--times T]
                         [--simulate --seeds S] [--plot FILE] [--json]
+    limitlab order "E[...]" [--param ntk|standard|mean-field|general:a=A,b=B] [--json]
+    limitlab width-sweep "E[...]" [--depth L] [--act A] [--widths ...] [--seeds S] [--plot FILE]
 
 Exit codes: 0 every claim passed, 1 some claim failed, 2 bad input (one line on stderr).
 Heavy imports (JAX, the claims) happen only after the arguments have been checked.
@@ -18,7 +20,7 @@ import json
 import sys
 from collections.abc import Sequence
 
-from . import __version__, _cli_kernel_flow
+from . import __version__, _cli_kernel_flow, _cli_orders
 from .config import DEFAULT_OUT_DIR, DEFAULT_SEED, DEFAULT_SIZE, SIZES
 
 __all__ = ["main"]
@@ -85,6 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_val.add_argument("--no-progress", action="store_true", help="never show progress bars")
 
     _cli_kernel_flow.add_parsers(sub, _seed)
+    _cli_orders.add_parsers(sub, _cli_kernel_flow.int_at_least, _seed)
     return parser
 
 
@@ -151,11 +154,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "list":
             return _list(args)
-        if args.command in ("spectrum", "risk-curve"):
+        commands = {
+            "spectrum": _cli_kernel_flow.run_spectrum,
+            "risk-curve": _cli_kernel_flow.run_risk_curve,
+            "order": _cli_orders.run_order,
+            "width-sweep": _cli_orders.run_width_sweep,
+        }
+        if args.command in commands:
             try:
-                if args.command == "spectrum":
-                    return _cli_kernel_flow.run_spectrum(args)
-                return _cli_kernel_flow.run_risk_curve(args)
+                return commands[args.command](args)
             except ValueError as err:  # the layers name the offending argument
                 raise UsageError(str(err).splitlines()[0]) from None
         return _validate(args)

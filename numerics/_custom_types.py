@@ -14,6 +14,9 @@ Key = PRNGKeyArray
 Energies = Mapping[int, float] | Sequence[tuple[int, float]]
 #: A pytree of arrays with a leading seed axis.
 SeedBatch = PyTree[Shaped[Array, "seeds ..."]]
+#: Parameters of a fully connected network: one dict per layer, `"W"` (fan-out x fan-in) and
+#: optionally `"b"` (fan-out).
+MLPParams = list[dict[str, Float[Array, "..."]]]
 
 __all__ = [
     "Array",
@@ -22,6 +25,7 @@ __all__ = [
     "Float",
     "Int",
     "Key",
+    "MLPParams",
     "PyTree",
     "RealLike",
     "SeedBatch",

@@ -6,6 +6,20 @@ This package never imports JAX (a test enforces it), so derivations run anywhere
 from ._arccos import arccos_j as arccos_j
 from ._arccos import relu_feature_kernel as relu_feature_kernel
 from ._arccos import relu_feature_product_variance as relu_feature_product_variance
+from ._cluster_graphs import ClusterGraph as ClusterGraph
+from ._cluster_graphs import PARAMETRIZATIONS as PARAMETRIZATIONS
+from ._cluster_graphs import Parametrization as Parametrization
+from ._cluster_graphs import cluster_graph as cluster_graph
+from ._cluster_graphs import correlation_exponent as correlation_exponent
+from ._cluster_graphs import exponent_of_terms as exponent_of_terms
+from ._cluster_graphs import is_identically_zero as is_identically_zero
+from ._cluster_graphs import parametrization as parametrization
+from ._correlations import CorrelationFunction as CorrelationFunction
+from ._correlations import Tensor as Tensor
+from ._correlations import ntk_function as ntk_function
+from ._correlations import operator_tower as operator_tower
+from ._correlations import parse_correlation as parse_correlation
+from ._correlations import time_derivative_tower as time_derivative_tower
 from ._eigenlearning import EigenlearningResult as EigenlearningResult
 from ._eigenlearning import eigenlearning as eigenlearning
 from ._eigenlearning import krr_boundary_expression as krr_boundary_expression
@@ -56,34 +70,51 @@ from ._sphere import hypercube_eigenvalue as hypercube_eigenvalue
 from ._sphere import kappa_tail as kappa_tail
 from ._sphere import kappa_tail_limit as kappa_tail_limit
 from ._sphere import mu_coefficient as mu_coefficient
+from ._weak_correlations import DERIVED_ORDERS as DERIVED_ORDERS
+from ._weak_correlations import DerivedOrder as DerivedOrder
+from ._weak_correlations import Order as Order
+from ._weak_correlations import weak_correlation_function as weak_correlation_function
+from ._weak_correlations import weak_correlation_order as weak_correlation_order
 
 __all__ = [
     "BoundaryRegime",
+    "ClusterGraph",
+    "CorrelationFunction",
     "DEFAULT_CONSTANTS",
     "DEFAULT_FUNCTIONS",
+    "DERIVED_ORDERS",
+    "DerivedOrder",
     "EigenlearningResult",
     "KERNEL_ACTIVATIONS",
     "KERNEL_KINDS",
     "KERNEL_VARIABLE",
     "KernelSpectrum",
+    "Order",
+    "PARAMETRIZATIONS",
+    "Parametrization",
     "RiskCurves",
     "StageWindows",
+    "Tensor",
     "WEIGHT_VARIANCE",
     "arccos_j",
     "boundary_level",
     "boundary_regime",
     "boundary_regime_risk",
     "check_positive_definite",
+    "cluster_graph",
+    "correlation_exponent",
     "eigenlearning",
     "eigenvalue_asymptotic",
     "empirical_risk_asymptotic",
     "empirical_risk_expression",
+    "exponent_of_terms",
     "funk_hecke_eigenvalue",
     "gaussian_expectation",
     "gegenbauer_normalised",
     "harmonic_degeneracy",
     "hypercube_degeneracy",
     "hypercube_eigenvalue",
+    "is_identically_zero",
     "kappa_tail",
     "kappa_tail_limit",
     "kernel_expression",
@@ -97,18 +128,25 @@ __all__ = [
     "mu_coefficient",
     "named_kernel",
     "nngp_kernel",
+    "ntk_function",
     "ntk_kernel",
     "online_sgd_mean_learned_fraction",
     "online_sgd_risk",
     "online_sgd_stability",
+    "operator_tower",
     "oracle_risk",
     "oracle_risk_expression",
+    "parametrization",
+    "parse_correlation",
     "parse_expression",
     "polynomial_level",
     "relu_feature_kernel",
     "relu_feature_product_variance",
     "risk_curves",
     "stage_windows",
+    "time_derivative_tower",
     "two_layer_excess_kurtosis",
     "two_layer_fourth_cumulant",
+    "weak_correlation_function",
+    "weak_correlation_order",
 ]

@@ -60,6 +60,8 @@ class Prediction:
       predicts several curves; criteria and figures then treat each label separately.
     - `curves`: optional dense `(x, y)` per series label, for the figure.
     - `extra`: anything else a claim's own figure needs (see `FigureSpec.draw`).
+    - `exponents`: predicted exponent per series label, where the series differ (otherwise
+      `exponent` applies to every series).
     """
 
     x: np.ndarray
@@ -70,6 +72,7 @@ class Prediction:
     series: tuple[str, ...] | None = None
     curves: Mapping[str, tuple[np.ndarray, np.ndarray]] | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
+    exponents: Mapping[str, float] | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "x", np.asarray(self.x, dtype=float))

@@ -149,32 +149,66 @@ class SlopeMatches(Criterion):
 
     def evaluate(self, prediction, measurement):
         _check_aligned(prediction, measurement)
-        if prediction.exponent is None:
+        if prediction.exponent is None and not prediction.exponents:
             raise ValueError("SlopeMatches needs a prediction with an exponent")
         if measurement.samples is None or measurement.statistic is None:
             raise ValueError("SlopeMatches needs per-seed samples and a statistic to bootstrap")
         x = measurement.x
-        slope = loglog_slope(x, measurement.y)
-        replicates = bootstrap(
-            measurement.samples,
-            lambda s: loglog_slope(x, measurement.statistic(s)),
-            n_boot=self.n_boot,
-            seed=1,
-        )
+        groups = _groups(measurement)
+        slopes = {}
+        for label, idx in groups:
+            slopes[label] = loglog_slope(x[idx], measurement.y[idx])
+
+        def all_slopes(s):
+            y = measurement.statistic(s)
+            return np.array([loglog_slope(x[idx], y[idx]) for _, idx in groups])
+
+        replicates = bootstrap(measurement.samples, all_slopes, n_boot=self.n_boot, seed=1)
+        replicates = np.asarray(replicates).reshape(self.n_boot, len(groups))
         alpha = 1 - self.level
-        low, high = np.quantile(replicates, [alpha / 2, 1 - alpha / 2])
-        p = prediction.exponent
-        passed = {"equal": low <= p <= high, "upper": low <= p, "below": high < p}[self.bound]
-        passed = bool(passed)
-        summary = f"slope {slope:.4f}, {self.level:.1%} CI [{low:.4f}, {high:.4f}], predicted {p:.4f}"
+        rows, passed = {}, []
+        for j, (label, _) in enumerate(groups):
+            p = _exponent_of(prediction, label)
+            low, high = np.quantile(replicates[:, j], [alpha / 2, 1 - alpha / 2])
+            ok = {"equal": low <= p <= high, "upper": low <= p, "below": high < p}[self.bound]
+            passed.append(bool(ok))
+            tight = ("tight" if low <= p <= high else
+                     "below the prediction" if high < p else "above the prediction")
+            rows["all" if label is None else label] = {
+                "slope": float(slopes[label]), "ci": [float(low), float(high)],
+                "predicted": float(p), "passed": bool(ok), "relation": tight,
+                "stderr": float(np.std(replicates[:, j], ddof=1)),
+            }
+        if len(groups) == 1:
+            row = next(iter(rows.values()))
+            summary = (f"slope {row['slope']:.4f}, {self.level:.1%} CI [{row['ci'][0]:.4f}, "
+                       f"{row['ci'][1]:.4f}], predicted {row['predicted']:.4f}")
+            return Verdict(
+                passed[0], row["predicted"], row["slope"], row["stderr"], summary,
+                {"ci": row["ci"], "x": _list(x), "y": _list(measurement.y)},
+            )
+        worst = min(rows, key=lambda k: (rows[k]["passed"], -abs(rows[k]["slope"] - rows[k]["predicted"])))
+        summary = (f"{sum(passed)}/{len(passed)} series pass; "
+                   f"{sum(r['relation'] == 'tight' for r in rows.values())} tight, "
+                   f"{sum(r['relation'] == 'below the prediction' for r in rows.values())} below; "
+                   f"e.g. {worst}: slope {rows[worst]['slope']:.3f} "
+                   f"[{rows[worst]['ci'][0]:.3f}, {rows[worst]['ci'][1]:.3f}] vs {rows[worst]['predicted']:g}")
         return Verdict(
-            passed,
-            float(p),
-            slope,
-            float(np.std(replicates, ddof=1)),
+            all(passed),
+            [r["predicted"] for r in rows.values()],
+            [r["slope"] for r in rows.values()],
+            [r["stderr"] for r in rows.values()],
             summary,
-            {"ci": [float(low), float(high)], "x": _list(x), "y": _list(measurement.y)},
+            {"series": rows, "x": _list(x), "y": _list(measurement.y)},
         )
+
+
+def _exponent_of(prediction, label) -> float:
+    if prediction.exponents and label in prediction.exponents:
+        return float(prediction.exponents[label])
+    if prediction.exponent is None:
+        raise ValueError(f"no predicted exponent for series {label!r}")
+    return float(prediction.exponent)
 
 
 @dataclass(frozen=True)

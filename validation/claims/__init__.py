@@ -5,5 +5,12 @@ from . import random_features as random_features  # isort: skip
 from . import finite_width as finite_width  # isort: skip
 from . import kernel_spectrum as kernel_spectrum  # isort: skip
 from . import kernel_flow as kernel_flow  # isort: skip
+from . import random_tensors as random_tensors  # isort: skip
 
-__all__ = ["finite_width", "kernel_flow", "kernel_spectrum", "random_features"]
+__all__ = [
+    "finite_width",
+    "kernel_flow",
+    "kernel_spectrum",
+    "random_features",
+    "random_tensors",
+]
