@@ -40,6 +40,7 @@ $b_l\\sim\\mathcal N(0,\\sigma_b^2)$ and $\\beta_l=1$.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import numbers
 import re
@@ -311,6 +312,17 @@ def init_mlp(config: MLPConfig, *, key: Key) -> MLPParams:
 _NORMAL_BLOCK = 2**16
 
 
+@functools.partial(jax.jit, static_argnames=("n_blocks", "block", "dtype"))
+def _normal_blocks(key: Key, *, n_blocks: int, block: int, dtype) -> Array:
+    # jit (cached on the static sizes) so that eager callers do not retrace and recompile the
+    # loop on every call; inside an outer jit it is inlined.
+    blocks = jax.lax.map(
+        lambda i: jax.random.normal(jax.random.fold_in(key, i), (block,), dtype),
+        jnp.arange(n_blocks, dtype=jnp.uint32),
+    )
+    return blocks.reshape(-1)
+
+
 def _split_normal(key: Key, shapes, dtype=None) -> list[Array]:
     """Standard normals of the given shapes, cut in order from one stream of their total size.
 
@@ -325,11 +337,7 @@ def _split_normal(key: Key, shapes, dtype=None) -> list[Array]:
     dtype = dtype or jnp.result_type(float)
     n_blocks = max(1, -(-total // _NORMAL_BLOCK))
     block = max(1, -(-total // n_blocks))
-    blocks = jax.lax.map(
-        lambda i: jax.random.normal(jax.random.fold_in(key, i), (block,), dtype),
-        jnp.arange(n_blocks, dtype=jnp.uint32),
-    )
-    flat = blocks.reshape(-1)
+    flat = _normal_blocks(key, n_blocks=n_blocks, block=block, dtype=jnp.dtype(dtype))
     out, start = [], 0
     for shape, size in zip(shapes, sizes):
         out.append(flat[start : start + size].reshape(shape))

@@ -106,7 +106,8 @@ def test_exact_patterns_match_materialised_tensors(inputs):
         for c, config in enumerate(SMALL):
             params = init_mlp(config, key=jax.random.key(20 + c))
             cache = {}
-            for pattern in EXACT_PATTERNS:
+            # The order-3 brute force (P^3 entries, slow to compile) only for the first.
+            for pattern in EXACT_PATTERNS if c == 0 else [p for p in EXACT_PATTERNS if p != THIRD]:
                 got = float(correlation_integrand(pattern, config, params, inputs))
                 expected = brute_force(pattern, config, params, inputs, cache)
                 assert got == pytest.approx(expected, rel=1e-10, abs=1e-14), (config, pattern)
