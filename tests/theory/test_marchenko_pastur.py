@@ -231,12 +231,14 @@ def test_validation():
 )
 def test_train_non_increasing_in_tau(psi, mu, kappa, energy, higher, noise):
     p = 100
+    # a subnormal kappa gives kappa / 10**6 == 0: degree 2 is then not learnable
+    higher_eigenvalue = kappa / 10**6
     spectrum = KernelSpectrum(
         kernel=sp.Integer(0), d=3, degrees=(0, 1, 2), degeneracies=(1, p, 10**6),
-        eigenvalues=(1.0, mu / p, kappa / 10**6 if kappa else 0.0),
+        eigenvalues=(1.0, mu / p, higher_eigenvalue),
         trace=1 + mu + kappa, tails=(mu + kappa, kappa, 0.0),
     )
-    energies = {1: energy, 2: higher if kappa else 0.0}
+    energies = {1: energy, 2: higher if higher_eigenvalue > 0 else 0.0}
     taus = np.concatenate([[0.0], np.logspace(-3, 4, 25)])
     train, test = boundary_regime_risk(taus, spectrum, energies, noise, psi * p, level=1)
     assert np.all(np.diff(train) <= 1e-12 * (1 + train[0]))
