@@ -35,18 +35,11 @@ import subprocess
 import sys
 import time
 
+from _threads import pin_threads  # benchmarks/ is the script directory
+
 FOUR = "E[df(x1)_a df(x2)_b d2f(x3)_ab f(x4)]"
 HUTCHINSON = "E[d2f(x1)_ab df(x2)_b d2f(x1)_ac df(x2)_c]"
 SIX = "E[df(x1)_a df(x2)_b d2f(x3)_ab df(x4)_c df(x5)_d d2f(x6)_cd]"
-
-
-def _pin_threads(threads: int) -> None:
-    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[name] = str(threads)
-    flags = os.environ.get("XLA_FLAGS", "")
-    if threads == 1 and "xla_cpu_multi_thread_eigen" not in flags:
-        os.environ["XLA_FLAGS"] = (flags + " --xla_cpu_multi_thread_eigen=false").strip()
-    os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
 
 def _correlation(text: str):
@@ -214,7 +207,7 @@ def main() -> None:
     parser.add_argument("--memory-width", type=int, default=4096)
     parser.add_argument("--child-memory", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    _pin_threads(args.threads)
+    pin_threads(args.threads)
     if args.child_memory is not None:
         _memory_child(args.child_memory)
         return

@@ -21,17 +21,9 @@ largest relative difference between the two kernels.  BLAS/XLA threads are pinne
 from __future__ import annotations
 
 import argparse
-import os
 import time
 
-
-def _pin_threads(threads: int) -> None:
-    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[name] = str(threads)
-    flags = os.environ.get("XLA_FLAGS", "")
-    if threads == 1 and "xla_cpu_multi_thread_eigen" not in flags:
-        os.environ["XLA_FLAGS"] = (flags + " --xla_cpu_multi_thread_eigen=false").strip()
-    os.environ.setdefault("JAX_PLATFORMS", "cpu")
+from _threads import pin_threads  # benchmarks/ is the script directory
 
 
 def _timed(fn, args, repeats: int) -> tuple[float, float, object]:
@@ -61,7 +53,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=1, help="BLAS/XLA threads (default 1)")
     args = parser.parse_args()
-    _pin_threads(args.threads)
+    pin_threads(args.threads)
 
     import jax
     import jax.numpy as jnp

@@ -31,19 +31,12 @@ import subprocess
 import sys
 import time
 
+from _threads import pin_threads  # benchmarks/ is the script directory
+
 D = 100
 TOP = 8  # eigenvalues lambda_0..lambda_8: the K^(2) tail is below 1e-20 at d = 100
 ENERGIES = {1: 1.0, 2: 1.0, 3: 1.0}
 NOISE = 0.25
-
-
-def _pin_threads(threads: int) -> None:
-    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[name] = str(threads)
-    flags = os.environ.get("XLA_FLAGS", "")
-    if threads == 1 and "xla_cpu_multi_thread_eigen" not in flags:
-        os.environ["XLA_FLAGS"] = (flags + " --xla_cpu_multi_thread_eigen=false").strip()
-    os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
 
 def _eigenvalues(d: int):
@@ -286,7 +279,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="BLAS/XLA threads (default 1)")
     parser.add_argument("--child-memory", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    _pin_threads(args.threads)
+    pin_threads(args.threads)
     if args.child_memory is not None:
         _memory_child(args.child_memory)
         return

@@ -1,18 +1,10 @@
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 
+from helpers import run_cli
+
 from limitlab.cli import main
-
-
-def _run(*args, cwd=None):
-    return subprocess.run(
-        [sys.executable, "-m", "limitlab", *args], capture_output=True, text=True, cwd=cwd,
-        env=dict(os.environ, JAX_PLATFORMS="cpu"),
-    )
 
 
 @pytest.mark.parametrize(
@@ -29,7 +21,7 @@ def _run(*args, cwd=None):
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(args, fragment):
-    proc = _run(*args)
+    proc = run_cli(*args)
     assert proc.returncode == 2
     assert proc.stdout == ""
     lines = proc.stderr.strip().splitlines()
@@ -55,7 +47,7 @@ def test_list_and_version(capsys):
 
 
 def test_validate_json_and_exit_code(tmp_path):
-    proc = _run("validate", "two-layer-fourth-cumulant", "--seeds", "3000", "--out",
+    proc = run_cli("validate", "two-layer-fourth-cumulant", "--seeds", "3000", "--out",
                 str(tmp_path / "r"), "--json")
     report = json.loads(proc.stdout)  # stdout is pure JSON
     assert proc.returncode == (0 if report["passed"] else 1)

@@ -2,22 +2,14 @@
 
 import json
 import math
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
+from helpers import run_cli
+
 from limitlab import theory
 from limitlab.cli import main
-
-
-def _run(*args):
-    return subprocess.run(
-        [sys.executable, "-m", "limitlab", *args], capture_output=True, text=True,
-        env=dict(os.environ, JAX_PLATFORMS="cpu"),
-    )
 
 
 @pytest.mark.parametrize(
@@ -49,7 +41,7 @@ def _run(*args):
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(args, fragment):
-    proc = _run(*args)
+    proc = run_cli(*args)
     assert proc.returncode == 2, proc.stderr
     assert proc.stdout == ""
     lines = proc.stderr.strip().splitlines()

@@ -1,20 +1,12 @@
 """`limitlab order` and `limitlab width-sweep`."""
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 
+from helpers import run_cli
+
 from limitlab.cli import main
-
-
-def _run(*args):
-    return subprocess.run(
-        [sys.executable, "-m", "limitlab", *args], capture_output=True, text=True,
-        env=dict(os.environ, JAX_PLATFORMS="cpu"),
-    )
 
 
 @pytest.mark.parametrize(
@@ -34,7 +26,7 @@ def _run(*args):
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(args, fragment):
-    proc = _run(*args)
+    proc = run_cli(*args)
     assert proc.returncode == 2, proc.stderr
     assert proc.stdout == ""
     lines = proc.stderr.strip().splitlines()

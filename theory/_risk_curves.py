@@ -25,13 +25,13 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
-import operator
 from collections.abc import Mapping
 
 import numpy as np
 import sympy as sp
 
 from ._spectrum import KernelSpectrum
+from ._sphere import _integer
 
 __all__ = [
     "RiskCurves",
@@ -99,16 +99,7 @@ def _check_times(times, name: str = "times") -> np.ndarray:
 
 
 def _check_level(level, name: str = "level") -> int:
-    allowed = f"{name} must be an integer >= 0"
-    if isinstance(level, bool):
-        raise ValueError(f"{allowed}, got {level!r}")
-    try:
-        level = operator.index(level)
-    except TypeError:
-        raise ValueError(f"{allowed}, got {level!r}") from None
-    if level < 0:
-        raise ValueError(f"{allowed}, got {level}")
-    return level
+    return _integer(level, name, 0)
 
 
 def _check_energies(energies, spectrum: KernelSpectrum) -> dict[int, float]:
@@ -187,14 +178,7 @@ def polynomial_level(d: int, n) -> int:
     (1, 2, 1)
     ```
     """
-    if isinstance(d, bool):
-        raise ValueError(f"d must be an integer >= 2, got {d!r}")
-    try:
-        d = operator.index(d)
-    except TypeError:
-        raise ValueError(f"d must be an integer >= 2, got {d!r}") from None
-    if d < 2:
-        raise ValueError(f"d must be an integer >= 2, got {d}")
+    d = _integer(d, "d", 2)
     if isinstance(n, numbers.Integral) and not isinstance(n, bool):
         n_value = int(n)
         if n_value < 1:

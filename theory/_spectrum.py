@@ -25,6 +25,7 @@ import sympy as sp
 from ._sphere import (
     _integer,
     _kernel,
+    _require_nonnegative,
     _value_at_one,
     funk_hecke_eigenvalue,
     harmonic_degeneracy,
@@ -257,14 +258,7 @@ def _kernel_spectrum(kernel, d: int, kmax: int, method: str, dps: int | None) ->
     for k in range(kmax + 1):
         value = _eigenvalue_expression(h, d, k, method, dps)
         # The same test and message as `check_positive_definite`, on the cached eigenvalues.
-        negative = value.is_negative
-        if negative is None:
-            raise ValueError(f"cannot decide the sign of lambda_(d={d}, k={k}) = {value}")
-        if negative:
-            raise ValueError(
-                f"kernel {h} is not positive definite on S^(d-1)(sqrt d) with d={d}: "
-                f"lambda_(d,{k}) = {value} < 0 (degree k={k})"
-            )
+        _require_nonnegative(h, d, k, value)
         exact.append(value)
     degeneracies = tuple(harmonic_degeneracy(d, k) for k in range(kmax + 1))
     eigenvalues = tuple(_as_float(value) for value in exact)

@@ -913,6 +913,18 @@ def kappa_tail_limit(kernel, l: int) -> sp.Expr:
     return _value_at_one(h) - sum(mu_coefficient(h, k) for k in range(l + 1))
 
 
+def _require_nonnegative(h: sp.Expr, d, k: int, eigenvalue: sp.Expr) -> None:
+    """The positive-definiteness test on one eigenvalue: `ValueError` naming the degree."""
+    negative = eigenvalue.is_negative
+    if negative is None:
+        raise ValueError(f"cannot decide the sign of lambda_(d={d}, k={k}) = {eigenvalue}")
+    if negative:
+        raise ValueError(
+            f"kernel {h} is not positive definite on S^(d-1)(sqrt d) with d={d}: "
+            f"lambda_(d,{k}) = {eigenvalue} < 0 (degree k={k})"
+        )
+
+
 def check_positive_definite(
     kernel, d, kmax: int, *, method: str = "auto", dps: int | None = None
 ) -> list:
@@ -942,14 +954,7 @@ def check_positive_definite(
     eigenvalues = []
     for k in range(kmax + 1):
         eigenvalue = funk_hecke_eigenvalue(h, d, k, method=method, dps=dps)
-        negative = eigenvalue.is_negative
-        if negative is None:
-            raise ValueError(f"cannot decide the sign of lambda_(d={d}, k={k}) = {eigenvalue}")
-        if negative:
-            raise ValueError(
-                f"kernel {h} is not positive definite on S^(d-1)(sqrt d) with d={d}: "
-                f"lambda_(d,{k}) = {eigenvalue} < 0 (degree k={k})"
-            )
+        _require_nonnegative(h, d, k, eigenvalue)
         eigenvalues.append(eigenvalue)
     return eigenvalues
 
