@@ -250,6 +250,9 @@ def _train(
             "dev_test_t": jnp.max(jnp.abs(f_test - f_lin_test)),
             "ntk_change": jnp.linalg.norm(ntk - ntk0) / ntk0_norm,
             "weight_change": _tree_norm(moved) / theta0_norm,
+            "weight_change_layers": jnp.stack(
+                [_tree_norm(m) / _tree_norm(p0) for m, p0 in zip(moved, params0)]
+            ),
             "train_loss": 0.5 * nu_full * jnp.sum((f_train - y_train) ** 2),
             "train_loss_lin": 0.5 * nu_full * jnp.sum((f_lin_train - y_train) ** 2),
             "f_train": f_train,
@@ -358,6 +361,11 @@ def train_with_linearisation(
       over all parameters of the network.  It is exactly 0 at step 0; the deviations and the
       NTK change are 0 there up to rounding ($f_{\\rm lin}$ and $\\Theta_0$ are evaluated by
       separately compiled code).
+    - `"weight_change_layers"` `(R, L+1)`: the same per layer (weights and bias of layer $l$,
+      the readout last), $\lVert\theta^{(l)}_t-\theta^{(l)}_0\rVert_2/
+      \lVert\theta^{(l)}_0\rVert_2$.  The layers move at different orders in $n$, so the
+      total is dominated by the largest layer's share of $\lVert\theta_0\rVert$ (see
+      docs/random-tensors.md, "weight change").
     - `"train_loss"`, `"train_loss_lin"` `(R,)`: $\\frac{\\nu}2\\sum_{i=1}^N(f-y_i)^2$ on the whole
       training set ($\\nu=1$ or $1/N$ by `loss_normalisation`) for $f_t$ resp. $f_{{\\rm lin},t}$.
     - with `return_outputs=True` also `"f_train"`, `"f_lin_train"` `(R, N)` and `"f_test"`,

@@ -19,12 +19,26 @@ from ._correlations import Tensor as Tensor
 from ._correlations import ntk_function as ntk_function
 from ._correlations import operator_tower as operator_tower
 from ._correlations import parse_correlation as parse_correlation
+from ._correlations import random_correlation_function as random_correlation_function
 from ._correlations import time_derivative_tower as time_derivative_tower
 from ._eigenlearning import EigenlearningResult as EigenlearningResult
 from ._eigenlearning import eigenlearning as eigenlearning
 from ._eigenlearning import krr_boundary_expression as krr_boundary_expression
 from ._eigenlearning import krr_boundary_risk as krr_boundary_risk
 from ._eigenlearning import krr_risk_curve as krr_risk_curve
+from ._gauss_newton import GramSpectrum as GramSpectrum
+from ._gauss_newton import effective_damping as effective_damping
+from ._gauss_newton import effective_damping_expression as effective_damping_expression
+from ._gauss_newton import gauss_newton_step as gauss_newton_step
+from ._gauss_newton import gram_spectrum as gram_spectrum
+from ._gauss_newton import k_step_filter as k_step_filter
+from ._gauss_newton import k_step_filter_expression as k_step_filter_expression
+from ._gauss_newton import k_step_update as k_step_update
+from ._gauss_newton import kernel_regression_prediction as kernel_regression_prediction
+from ._gauss_newton import levenberg_marquardt_step as levenberg_marquardt_step
+from ._gauss_newton import lm_analogy_error as lm_analogy_error
+from ._gauss_newton import lm_analogy_error_expression as lm_analogy_error_expression
+from ._gauss_newton import lm_analogy_error_from_spectrum as lm_analogy_error_from_spectrum
 from ._gaussian import gaussian_expectation as gaussian_expectation
 from ._gaussian import two_layer_excess_kurtosis as two_layer_excess_kurtosis
 from ._gaussian import two_layer_fourth_cumulant as two_layer_fourth_cumulant
@@ -85,6 +99,7 @@ __all__ = [
     "DERIVED_ORDERS",
     "DerivedOrder",
     "EigenlearningResult",
+    "GramSpectrum",
     "KERNEL_ACTIVATIONS",
     "KERNEL_KINDS",
     "KERNEL_VARIABLE",
@@ -103,26 +118,38 @@ __all__ = [
     "check_positive_definite",
     "cluster_graph",
     "correlation_exponent",
+    "effective_damping",
+    "effective_damping_expression",
     "eigenlearning",
     "eigenvalue_asymptotic",
     "empirical_risk_asymptotic",
     "empirical_risk_expression",
     "exponent_of_terms",
     "funk_hecke_eigenvalue",
+    "gauss_newton_step",
     "gaussian_expectation",
     "gegenbauer_normalised",
+    "gram_spectrum",
     "harmonic_degeneracy",
     "hypercube_degeneracy",
     "hypercube_eigenvalue",
     "is_identically_zero",
+    "k_step_filter",
+    "k_step_filter_expression",
+    "k_step_update",
     "kappa_tail",
     "kappa_tail_limit",
     "kernel_expression",
+    "kernel_regression_prediction",
     "kernel_spectrum",
     "kernel_taylor_coefficients",
     "krr_boundary_expression",
     "krr_boundary_risk",
     "krr_risk_curve",
+    "levenberg_marquardt_step",
+    "lm_analogy_error",
+    "lm_analogy_error_expression",
+    "lm_analogy_error_from_spectrum",
     "marchenko_pastur_atom",
     "marchenko_pastur_density",
     "mu_coefficient",
@@ -140,6 +167,7 @@ __all__ = [
     "parse_correlation",
     "parse_expression",
     "polynomial_level",
+    "random_correlation_function",
     "relu_feature_kernel",
     "relu_feature_product_variance",
     "risk_curves",

@@ -47,6 +47,7 @@ from collections.abc import Iterable, Mapping, Sequence
 import sympy as sp
 
 __all__ = [
+    "random_correlation_function",
     "CorrelationFunction",
     "Tensor",
     "ntk_function",
@@ -775,3 +776,59 @@ def time_derivative_tower(
                 new.append((raised + (gradient,), coefficient))
         terms = _combine(new, dummies) if combine else new
     return [CorrelationFunction(t, coefficient) for t, coefficient in terms]
+
+
+_LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def random_correlation_function(
+    rng, *, max_tensors: int = 6, max_order: int = 3, connected: bool = False
+) -> CorrelationFunction:
+    """A random valid correlation-function pattern, for property checks.
+
+    `m` tensors ($1\\le m\\le$ `max_tensors`, uniform) of random orders $0..$`max_order`
+    (one order adjusted by one if their sum is odd), all index slots paired uniformly at random,
+    inputs drawn from `x1..xm` (so inputs repeat), coefficient 1.  With `connected=True`:
+    $m\\ge3$ and the pattern's cluster graph is connected (a random spanning tree of
+    contractions, then up to three random extra pairs), orders following from the pairs.
+
+    **Arguments:**
+
+    - `rng`: a `numpy.random.Generator` (e.g. `numpy.random.default_rng(seed)`).
+    - `max_tensors`: integer $\\ge1$ ($\\ge3$ with `connected`).
+    - `max_order`: integer $\\ge0$, the largest derivative order (ignored with `connected`).
+    - `connected`: draw a connected pattern.
+
+    **Returns:** a [`CorrelationFunction`][limitlab.theory.CorrelationFunction].
+
+    **Raises:** `ValueError` for bad sizes; `TypeError` if `rng` is not a numpy Generator.
+    """
+    import numpy as np
+
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
+    least = 3 if connected else 1
+    for name, value, low in (("max_tensors", max_tensors, least), ("max_order", max_order, 0)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+    m = int(rng.integers(least, max_tensors + 1))
+    indices: list[list[str]] = [[] for _ in range(m)]
+    letters = iter(rng.permutation(list(_LETTERS)))
+    if connected:
+        pairs = [(int(rng.integers(0, v)), v) for v in range(1, m)]
+        pairs += [tuple(int(u) for u in rng.integers(0, m, size=2))
+                  for _ in range(int(rng.integers(0, 4)))]
+    else:
+        orders = [int(k) for k in rng.integers(0, max_order + 1, size=m)]
+        if sum(orders) % 2:
+            i = int(rng.integers(0, m))
+            orders[i] += 1 if orders[i] < max_order else -1
+        slots = rng.permutation([i for i, k in enumerate(orders) for _ in range(k)])
+        pairs = [(int(slots[2 * j]), int(slots[2 * j + 1])) for j in range(len(slots) // 2)]
+    for u, v in pairs:
+        letter = str(next(letters))
+        indices[u].append(letter)
+        indices[v].append(letter)
+    inputs = [f"x{int(i) + 1}" for i in rng.integers(0, m, size=m)]
+    return CorrelationFunction(
+        tuple(Tensor(len(ix), x, tuple(ix)) for ix, x in zip(indices, inputs)))

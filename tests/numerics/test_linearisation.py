@@ -197,6 +197,15 @@ def test_records_start_at_zero_and_vmap_over_keys_matches_single_runs():
         # Zero up to rounding: f_lin and Theta_0 are evaluated by separately compiled code.
         assert np.all(batched[name][:, 0] < 1e-14)
         assert np.all(batched[name][:, 1:] > 1e-6)
+    # Per layer: zero at step 0, and the total is their norm-weighted combination.
+    layers = batched["weight_change_layers"]
+    assert layers.shape == (3, 3, _SMALL.depth + 1) and np.all(layers[:, 0] == 0.0)
+    with float64():
+        norms = np.array([[float(np.sqrt(sum(np.sum(np.asarray(v) ** 2) for v in layer.values())))
+                           for layer in _params0(_SMALL, k)] for k in keys])
+    total = np.sqrt(np.sum((layers * norms[:, None, :]) ** 2, axis=2)
+                    / np.sum(norms**2, axis=1)[:, None])
+    np.testing.assert_allclose(total, batched["weight_change"], rtol=1e-12)
     np.testing.assert_array_equal(batched["sup_dev_test"], batched["dev_test_t"].max(axis=1))
     np.testing.assert_array_equal(batched["sup_dev_train"], batched["dev_train_t"].max(axis=1))
     for i, single in enumerate(singles):

@@ -1,6 +1,7 @@
 import itertools
 import json
 
+import numpy as np
 import pytest
 import sympy as sp
 from hypothesis import given
@@ -16,6 +17,7 @@ from limitlab.theory import (
     ntk_function,
     operator_tower,
     parse_correlation,
+    random_correlation_function,
     time_derivative_tower,
 )
 
@@ -337,3 +339,24 @@ def test_time_derivative_fresh_labels_and_errors():
         time_derivative_tower(c, 6)
     with pytest.raises(ValueError, match="largest derivative order"):
         time_derivative_tower("E[d12f(x)_aabbccddeeff]", 1)
+
+
+def test_random_correlation_functions():
+    rng = np.random.default_rng(5)
+    again = np.random.default_rng(5)
+    for _ in range(200):
+        c = random_correlation_function(rng, max_tensors=6, max_order=3)
+        assert c == random_correlation_function(again, max_tensors=6, max_order=3)
+        assert 1 <= c.m <= 6 and all(t.order <= 3 for t in c.tensors)
+        assert parse_correlation(str(c)) == c  # valid: every index exactly twice
+        k = random_correlation_function(rng, max_tensors=5, connected=True)
+        random_correlation_function(again, max_tensors=5, connected=True)
+        assert 3 <= k.m <= 5 and len(cluster_graph(k).components) == 1
+    sizes = {random_correlation_function(rng, max_tensors=4).m for _ in range(200)}
+    assert sizes == {1, 2, 3, 4}
+    with pytest.raises(TypeError, match="rng must be a numpy.random.Generator"):
+        random_correlation_function(0)
+    with pytest.raises(ValueError, match="max_tensors must be an integer >= 3"):
+        random_correlation_function(rng, max_tensors=2, connected=True)
+    with pytest.raises(ValueError, match="max_order must be an integer >= 0"):
+        random_correlation_function(rng, max_order=-1)

@@ -6,11 +6,13 @@ from . import finite_width as finite_width  # isort: skip
 from . import kernel_spectrum as kernel_spectrum  # isort: skip
 from . import kernel_flow as kernel_flow  # isort: skip
 from . import random_tensors as random_tensors  # isort: skip
+from . import linearisation as linearisation  # isort: skip
 
 __all__ = [
     "finite_width",
     "kernel_flow",
     "kernel_spectrum",
+    "linearisation",
     "random_features",
     "random_tensors",
 ]

@@ -9,7 +9,7 @@ import numpy as np
 from limitlab import numerics, theory
 
 from .._claim import Claim, ClaimSize, FigureSpec, Measurement, Prediction
-from .._criteria import SlopeMatches
+from .._criteria import Agreement, SlopeMatches
 from .._registry import register
 
 # name -> (notation or tower, note); every one has an even number of tensors (odd m is 0)
@@ -148,5 +148,89 @@ claim = register(
                                                   "widths": [128, 256, 512, 1024, 2048, 4096]}),
         },
         figure=FigureSpec(xlabel="width n", ylabel="|mean|", draw=_draw),
+    )
+)
+
+
+# ---------------------------------------------------------------------------------------------
+# cluster-exponent-properties: the rule's invariants over random patterns
+
+PROPERTIES = (
+    "invariant under relabelling indices and inputs and reordering tensors",
+    "2 s_C is an integer (s_C integer or half-integer)",
+    "s_C <= 0 for connected patterns with m >= 3",
+)
+
+
+def _violations(c, connected_c, rng) -> list[int]:
+    """For one random pattern (and one connected one): 1 where a property fails, else 0."""
+    letters = list(rng.permutation(list("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")))
+    inputs = [f"y{k}" for k in rng.permutation(len(c.inputs))]
+    relabelled = c.relabel(dict(zip(c.index_letters, letters)), dict(zip(c.inputs, inputs)))
+    order = rng.permutation(c.m)
+    shuffled = theory.CorrelationFunction(tuple(relabelled.tensors[i] for i in order))
+    s = theory.correlation_exponent(c)
+    invariant = all(
+        theory.correlation_exponent(shuffled, name, dynamical=dyn)
+        == theory.correlation_exponent(c, name, dynamical=dyn)
+        for name in ("ntk", "standard", "mean-field") for dyn in (False, True))
+    half_integer = (2 * s).is_integer
+    s_connected = theory.correlation_exponent(connected_c)
+    single = len(theory.cluster_graph(connected_c).components) == 1
+    return [int(not invariant), int(not half_integer), int(not (single and s_connected <= 0))]
+
+
+def predict_properties(params) -> Prediction:
+    k = len(PROPERTIES)
+    return Prediction(np.arange(k, dtype=float), np.zeros(k), series=PROPERTIES,
+                      expression="number of random patterns violating each property = 0")
+
+
+def simulate_properties(params, context) -> Measurement:
+    # `seeds` is the number of random patterns; numpy's generator from the base seed, so a
+    # violation is reproducible from the report's seed.
+    rng = np.random.default_rng(context.seed)
+    counts = np.zeros(len(PROPERTIES))
+    m_seen = {}
+    for _ in range(context.n_seeds):
+        c = theory.random_correlation_function(rng, max_tensors=params["max_tensors"],
+                                               max_order=params["max_order"])
+        connected = theory.random_correlation_function(rng, max_tensors=params["max_tensors"],
+                                                       connected=True)
+        counts += _violations(c, connected, rng)
+        m_seen[c.m] = m_seen.get(c.m, 0) + 1
+    k = len(PROPERTIES)
+    return Measurement(np.arange(k, dtype=float), counts, np.zeros(k), context.n_seeds,
+                       series=PROPERTIES,
+                       extra={"details": {"patterns": context.n_seeds,
+                                          "tensors_per_pattern": dict(sorted(m_seen.items()))}})
+
+
+def _draw_properties(fig, prediction, measurement):
+    ax = fig.subplots()
+    ax.barh(np.arange(len(PROPERTIES)), measurement.y, color="C3")
+    ax.set_yticks(np.arange(len(PROPERTIES)), [p[:60] for p in PROPERTIES], fontsize=7)
+    ax.set_xlabel(f"violations among {measurement.n_seeds} random patterns (predicted 0)")
+    ax.set_xlim(0, max(1.0, float(measurement.y.max()) * 1.2))
+
+
+properties_claim = register(
+    Claim(
+        name="cluster-exponent-properties",
+        statement=(
+            "For random correlation-function patterns the cluster-graph exponent is invariant "
+            "under relabelling of indices and inputs, is an integer or half-integer, and is "
+            "never above 0 for connected patterns with m >= 3."
+        ),
+        reference=("Dyer & Gur-Ari, ICLR 2020, Conjecture 1 [paper]; random-tensor-orders.md "
+                   "§3, §7 [derived]"),
+        predict=predict_properties,
+        simulate=simulate_properties,
+        criterion=Agreement(),  # exact: no violation allowed
+        sizes={
+            "quick": ClaimSize(seeds=500, params={"max_tensors": 7, "max_order": 4}),
+            "full": ClaimSize(seeds=20000, params={"max_tensors": 10, "max_order": 5}),
+        },
+        figure=FigureSpec(xlabel="violations", ylabel="property", draw=_draw_properties),
     )
 )

@@ -1,0 +1,72 @@
+"""The claims of validation/claims/linearisation.py and cluster-exponent-properties can fail:
+synthetic runs with a growing deviation, and a rule that breaks a property."""
+
+import numpy as np
+import pytest
+
+from limitlab import theory
+from limitlab.validation import get_claim, run_claim
+from limitlab.validation.claims import linearisation, random_tensors
+
+
+def _fake_runs(params, growth):
+    """Runs whose linearised loss decays at record 5 and whose deviation is 1/n, times
+    (1 + growth * t) afterwards."""
+    steps = np.arange(0, params["steps"] + 1, params["record_every"])
+    runs = {}
+    rng = np.random.default_rng(0)
+    for mode, _ in linearisation._modes(params):
+        for n in params["widths"]:
+            loss = np.where(np.arange(steps.size) < 5, 1.0, 1e-20) * np.ones((8, 1))
+            dev = (1 + rng.uniform(0, 0.1, (8, 1))) / n * np.minimum(1, np.arange(steps.size) / 5)
+            dev = dev * (1 + growth * np.maximum(0, steps - steps[5]) / steps[-1])
+            runs[mode, int(n)] = {"dev_test_t": dev, "train_loss_lin": loss,
+                                  "steps": np.tile(steps, (8, 1))}
+    return runs
+
+
+@pytest.mark.parametrize("growth, passes", [(0.0, True), (0.01, False)])
+def test_uniform_claim_detects_growth(monkeypatch, growth, passes):
+    claim = get_claim("linearisation-deviation-uniform")
+    params = claim.sizes["quick"].params
+    monkeypatch.setattr(linearisation, "_deviation_runs",
+                        lambda p, context: _fake_runs(p, growth))
+    result = run_claim(claim, size="quick")
+    assert result.error is None and result.passed is passes, result.summary
+
+
+def test_uniform_claim_needs_a_decayed_residual(monkeypatch):
+    claim = get_claim("linearisation-deviation-uniform")
+
+    def never(p, context):
+        runs = _fake_runs(p, 0.0)
+        for out in runs.values():
+            out["train_loss_lin"] = np.ones_like(out["train_loss_lin"])
+        return runs
+
+    monkeypatch.setattr(linearisation, "_deviation_runs", never)
+    result = run_claim(claim, size="quick")
+    assert not result.passed and "never fell below decay" in result.error
+
+
+def test_drift_series_follow_the_networks():
+    params = get_claim("ntk-drift-orders").sizes["full"].params
+    prediction = linearisation.predict_drift(params)
+    assert prediction.exponents["weight change [ntk, L=1]"] == -0.5
+    assert prediction.exponents["weight change [standard, L=1]"] == -1.0
+    assert prediction.exponents["NTK change [standard, L=2]"] == -1.0
+    assert "NTK change [standard, L=1]" not in prediction.exponents  # no prediction: see docs
+
+
+def test_property_claim_detects_a_broken_rule(monkeypatch):
+    claim = get_claim("cluster-exponent-properties")
+    real = theory.correlation_exponent
+
+    def broken(c, *args, **kwargs):
+        s = real(c, *args, **kwargs)
+        return 1 - s if c.m >= 3 and len(theory.cluster_graph(c).components) == 1 else s
+
+    monkeypatch.setattr(random_tensors.theory, "correlation_exponent", broken)
+    result = run_claim(claim, size="quick", seeds=50)
+    assert not result.passed and result.error is None
+    assert result.measured[2] > 0 and result.measured[0] == 0
