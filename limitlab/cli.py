@@ -8,6 +8,8 @@
                         [--simulate --seeds S] [--plot FILE] [--json]
     limitlab order "E[...]" [--param ntk|standard|mean-field|general:a=A,b=B] [--json]
     limitlab width-sweep "E[...]" [--depth L] [--act A] [--widths ...] [--seeds S] [--plot FILE]
+    limitlab linearise --data digits|teacher [--model mlp:width=..,depth=..] [--K 1,10,inf]
+                       [--steps T] [--seeds S] [--optimizer sgd|momentum|adam] [--plot FILE]
 
 Exit codes: 0 every claim passed, 1 some claim failed, 2 bad input (one line on stderr).
 Heavy imports (JAX, the claims) happen only after the arguments have been checked.
@@ -20,7 +22,7 @@ import json
 import sys
 from collections.abc import Sequence
 
-from . import __version__, _cli_kernel_flow, _cli_orders
+from . import __version__, _cli_kernel_flow, _cli_linearise, _cli_orders
 from .config import DEFAULT_OUT_DIR, DEFAULT_SEED, DEFAULT_SIZE, SIZES
 
 __all__ = ["main"]
@@ -88,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     _cli_kernel_flow.add_parsers(sub, _seed)
     _cli_orders.add_parsers(sub, _cli_kernel_flow.int_at_least, _seed)
+    _cli_linearise.add_parsers(sub, _cli_kernel_flow.int_at_least, _seed)
     return parser
 
 
@@ -147,6 +150,7 @@ def _validate(args) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `limitlab` command; returns the exit code."""
     parser = build_parser()
+    args = None
     try:
         args = parser.parse_args(argv)
         if args.command is None:
@@ -159,6 +163,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "risk-curve": _cli_kernel_flow.run_risk_curve,
             "order": _cli_orders.run_order,
             "width-sweep": _cli_orders.run_width_sweep,
+            "linearise": _cli_linearise.run_linearise,
         }
         if args.command in commands:
             try:
@@ -170,6 +175,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"limitlab: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("limitlab: interrupted; finished seeds are kept in the checkpoints (use --resume)",
+        print("limitlab: interrupted" + ("" if getattr(args, "command", None) == "linearise" else
+              "; finished seeds are kept in the checkpoints (use --resume)"),
               file=sys.stderr)
         return 130

@@ -47,7 +47,15 @@ import numpy as np
 
 from ._custom_types import Array, Float, Key, MLPParams
 from ._ensemble import _positive_int, run_ensemble
-from ._mlp import MLPConfig, _check_config, _forward, _split_normal, init_mlp, num_parameters
+from ._mlp import (
+    MLPConfig,
+    _check_config,
+    _forward,
+    _require_scalar_output,
+    _split_normal,
+    init_mlp,
+    num_parameters,
+)
 
 __all__ = [
     "correlation_estimate",
@@ -271,6 +279,7 @@ def correlation_integrand(
     inputs, or a missing `key` where probes are needed.
     """
     _check_config(config)
+    _require_scalar_output(config, "a correlation function of f")
     plan = _plan(correlation)
     n_probes = _check_probes(n_probes)
     xs = _check_input_vectors(plan, config, inputs)
@@ -358,6 +367,7 @@ def correlation_sample(
     **Raises:** `ValueError`/`TypeError` for a malformed correlation or inputs.
     """
     _check_config(config)
+    _require_scalar_output(config, "a correlation function of f")
     plan = _plan(correlation)
     n_probes = _check_probes(n_probes)
     xs = _check_input_vectors(plan, config, inputs)
@@ -403,6 +413,7 @@ def correlation_estimate(
     **Raises:** `ValueError`/`TypeError` for bad arguments (before anything is compiled).
     """
     _check_config(config)
+    _require_scalar_output(config, "a correlation function of f")
     plan = _plan(correlation)
     n_probes = _check_probes(n_probes)
     _check_input_vectors(plan, config, inputs)

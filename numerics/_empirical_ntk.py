@@ -22,7 +22,14 @@ import jax
 import jax.numpy as jnp
 
 from ._custom_types import Array, Float, MLPParams
-from ._mlp import MLPConfig, _check_config, _check_inputs, _forward, _layer_constants
+from ._mlp import (
+    MLPConfig,
+    _check_config,
+    _check_inputs,
+    _forward,
+    _layer_constants,
+    _require_scalar_output,
+)
 
 __all__ = ["empirical_ntk"]
 
@@ -67,9 +74,11 @@ def empirical_ntk(
 
     **Returns:** the `(N1, N2)` kernel matrix.
 
-    **Raises:** `ValueError` if the inputs or parameters do not fit `config`.
+    **Raises:** `ValueError` if the inputs or parameters do not fit `config`, or if
+    `config.output_dim` is not 1.
     """
     _check_config(config)
+    _require_scalar_output(config, "empirical_ntk")
     x1 = jnp.atleast_2d(_check_inputs(config, x1))
     if x2 is None:
         h1, d1 = _features(config, params, x1)

@@ -55,7 +55,7 @@ from jax import lax
 
 from ._custom_types import Array, Float, Int, Key
 from ._empirical_ntk import empirical_ntk
-from ._mlp import MLPConfig, init_mlp, learning_rate_scale, mlp_apply
+from ._mlp import MLPConfig, _require_scalar_output, init_mlp, learning_rate_scale, mlp_apply
 
 __all__ = ["train_with_linearisation"]
 
@@ -362,9 +362,9 @@ def train_with_linearisation(
       NTK change are 0 there up to rounding ($f_{\\rm lin}$ and $\\Theta_0$ are evaluated by
       separately compiled code).
     - `"weight_change_layers"` `(R, L+1)`: the same per layer (weights and bias of layer $l$,
-      the readout last), $\lVert\theta^{(l)}_t-\theta^{(l)}_0\rVert_2/
-      \lVert\theta^{(l)}_0\rVert_2$.  The layers move at different orders in $n$, so the
-      total is dominated by the largest layer's share of $\lVert\theta_0\rVert$ (see
+      the readout last), $\\lVert\\theta^{(l)}_t-\\theta^{(l)}_0\\rVert_2/
+      \\lVert\\theta^{(l)}_0\\rVert_2$.  The layers move at different orders in $n$, so the
+      total is dominated by the largest layer's share of $\\lVert\\theta_0\\rVert$ (see
       docs/random-tensors.md, "weight change").
     - `"train_loss"`, `"train_loss_lin"` `(R,)`: $\\frac{\\nu}2\\sum_{i=1}^N(f-y_i)^2$ on the whole
       training set ($\\nu=1$ or $1/N$ by `loss_normalisation`) for $f_t$ resp. $f_{{\\rm lin},t}$.
@@ -381,6 +381,7 @@ def train_with_linearisation(
     """
     if not isinstance(config, MLPConfig):
         raise TypeError(f"config must be an MLPConfig, got {type(config).__name__}")
+    _require_scalar_output(config, "train_with_linearisation")
     d = config.input_dim
     x_train = _check_array("x_train", x_train, ("N", f"input_dim={d}"), (-1, d))
     n_train = x_train.shape[0]

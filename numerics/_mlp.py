@@ -169,6 +169,11 @@ class MLPConfig:
       `general` with its `a`, `b`).  Stored in canonical form (`"general:a=1/2,b=0"`).
     - `bias_std`: $\\sigma_b\\ge0$; biases exist only when $\\sigma_b>0$.
     - `input_scaling`: first-layer multiplier $D^{-1/2}$ (default) or $1$.
+    - `output_dim`: number of outputs $C\\ge1$ (default 1, the scalar network of the
+      papers; the readout is then $C\\times n$ and [`mlp_apply`][limitlab.numerics.mlp_apply]
+      returns `(batch, C)`).  The width-asymptotic tools
+      ([`empirical_ntk`][limitlab.numerics.empirical_ntk], the correlation estimator) need
+      $C=1$; $C>1$ is for classifiers (iterative linearisation on digits).
 
     **Raises:** `ValueError` naming the field, the value and what is allowed.
     """
@@ -180,9 +185,10 @@ class MLPConfig:
     parametrization: str = "ntk"
     bias_std: float = 0.0
     input_scaling: bool = True
+    output_dim: int = 1
 
     def __post_init__(self):
-        for name in ("depth", "width", "input_dim"):
+        for name in ("depth", "width", "input_dim", "output_dim"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
                 raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
@@ -218,8 +224,8 @@ class MLPConfig:
 
     @property
     def layer_sizes(self) -> tuple[int, ...]:
-        """$(D,n,\\dots,n,1)$: fan-ins and fan-outs of the $L+1$ layers."""
-        return (self.input_dim,) + (self.width,) * self.depth + (1,)
+        """$(D,n,\\dots,n,C)$: fan-ins and fan-outs of the $L+1$ layers."""
+        return (self.input_dim,) + (self.width,) * self.depth + (self.output_dim,)
 
 
 def _layer_constants(config: MLPConfig) -> list[tuple[float, float, float, float]]:
@@ -263,6 +269,14 @@ def num_parameters(config: MLPConfig) -> int:
     sizes = config.layer_sizes
     bias = 1 if config.bias_std > 0 else 0
     return sum((fan_in + bias) * fan_out for fan_in, fan_out in zip(sizes[:-1], sizes[1:]))
+
+
+def _require_scalar_output(config: MLPConfig, tool: str) -> None:
+    if config.output_dim != 1:
+        raise ValueError(
+            f"{tool} needs a scalar-output network (output_dim=1), got output_dim="
+            f"{config.output_dim}; for several outputs use model_ntk / a per-output loop"
+        )
 
 
 def _check_config(config) -> None:
@@ -377,7 +391,7 @@ def _forward(config: MLPConfig, params, x, shifts=None):
             z = z + shifts[l]
         if l < config.depth:
             h = phi(z)
-    return z[..., 0], inputs
+    return (z[..., 0] if config.output_dim == 1 else z), inputs
 
 
 def mlp_apply(
@@ -391,7 +405,8 @@ def mlp_apply(
     - `params`: parameters as returned by [`init_mlp`][limitlab.numerics.init_mlp].
     - `x`: one input of shape `(input_dim,)` or a batch `(batch, input_dim)`.
 
-    **Returns:** a scalar, or an array of shape `(batch,)`.
+    **Returns:** a scalar, or an array of shape `(batch,)`; with `output_dim` $C>1$ an array
+    of shape `(C,)` or `(batch, C)`.
 
     **Raises:** `ValueError` if `x` or `params` do not fit `config`.
 

@@ -171,3 +171,29 @@ def test_jit_and_initial_variance():
         f = jax.jit(jax.vmap(lambda k: mlp_apply(config, init_mlp(config, key=k), x)))(keys)
     f = np.asarray(f)
     assert abs(np.mean(f**2) - 1.0) < 4 * np.std(f**2) / np.sqrt(f.size)
+
+
+def test_several_outputs():
+    import jax
+    import numpy as np
+
+    from limitlab.numerics import MLPConfig, empirical_ntk, init_mlp, mlp_apply, num_parameters
+
+    config = MLPConfig(depth=2, width=8, input_dim=3, activation="relu", output_dim=4)
+    one = MLPConfig(depth=2, width=8, input_dim=3, activation="relu")
+    assert config.layer_sizes == (3, 8, 8, 4)
+    assert num_parameters(config) == num_parameters(one) + 3 * 8
+    params = init_mlp(config, key=jax.random.key(0))
+    assert params[-1]["W"].shape == (4, 8)
+    x = np.ones((5, 3))
+    assert mlp_apply(config, params, x).shape == (5, 4)
+    assert mlp_apply(config, params, x[0]).shape == (4,)
+    # each output is the scalar network with that readout row
+    single = [dict(layer) for layer in params]
+    single[-1] = {"W": params[-1]["W"][2:3]}
+    np.testing.assert_allclose(mlp_apply(one, single, x), mlp_apply(config, params, x)[:, 2],
+                               rtol=1e-6)
+    with pytest.raises(ValueError, match="output_dim must be an integer >= 1"):
+        MLPConfig(depth=1, width=8, input_dim=3, activation="relu", output_dim=0)
+    with pytest.raises(ValueError, match="empirical_ntk needs a scalar-output network"):
+        empirical_ntk(config, params, x)

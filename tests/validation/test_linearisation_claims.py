@@ -70,3 +70,33 @@ def test_property_claim_detects_a_broken_rule(monkeypatch):
     result = run_claim(claim, size="quick", seeds=50)
     assert not result.passed and result.error is None
     assert result.measured[2] > 0 and result.measured[0] == 0
+
+
+def test_sweep_claims_can_fail(monkeypatch):
+    from limitlab.validation.claims import iterative_linearisation as il
+
+    params = get_claim("few-feature-updates").sizes["quick"].params
+    rng = np.random.default_rng(0)
+    # K = 1 at 90%, every other K 3 points lower, K = infinity 0.5 points *higher*
+    accuracy = np.full((4, len(params["periods"])), 0.87) + rng.normal(0, 1e-3, (4, 1))
+    accuracy[:, 0] += 0.03
+    accuracy[:, -1] = accuracy[:, 0] + 0.005
+    runs = {"accuracy": accuracy, "loss": np.zeros_like(accuracy)}
+    monkeypatch.setattr(il, "_sweep", lambda p, context: runs)
+    few = run_claim(get_claim("few-feature-updates"), size="quick")
+    matters = run_claim(get_claim("feature-learning-matters"), size="quick")
+    assert few.error is None and not few.passed
+    assert matters.error is None and not matters.passed
+
+
+def test_kernel_regression_claim_refuses_an_unconverged_run():
+    import dataclasses
+
+    from limitlab.validation import ClaimSize
+
+    claim = get_claim("k-infinity-kernel-regression")
+    params = {**claim.sizes["quick"].params, "steps": 3, "width": 16}
+    short = dataclasses.replace(claim, name="k-infinity-short",
+                                sizes={**claim.sizes, "quick": ClaimSize(seeds=2, params=params)})
+    result = run_claim(short, size="quick")
+    assert not result.passed and "has not converged" in result.error

@@ -7,9 +7,11 @@ from . import kernel_spectrum as kernel_spectrum  # isort: skip
 from . import kernel_flow as kernel_flow  # isort: skip
 from . import random_tensors as random_tensors  # isort: skip
 from . import linearisation as linearisation  # isort: skip
+from . import iterative_linearisation as iterative_linearisation  # isort: skip
 
 __all__ = [
     "finite_width",
+    "iterative_linearisation",
     "kernel_flow",
     "kernel_spectrum",
     "linearisation",

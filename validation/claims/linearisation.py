@@ -214,7 +214,7 @@ drift_claim = register(
                 "networks": [["ntk", 1], ["standard", 1]]}),
             "full": ClaimSize(seeds=128, params={
                 **_TASK, "steps": 200, "record_every": 200,
-                "widths": [128, 256, 512, 1024, 2048],
+                "widths": [128, 256, 512, 1024],
                 "networks": [["ntk", 1], ["standard", 1], ["ntk", 2], ["standard", 2]]}),
         },
         figure=FigureSpec(
