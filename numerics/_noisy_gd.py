@@ -52,6 +52,7 @@ import numpy as np
 from jax import lax
 
 from ._custom_types import Array, ArrayLike, Float, Key
+from ._linearisation import _check_int
 
 __all__ = [
     "LABEL_DISTRIBUTIONS",
@@ -418,18 +419,6 @@ def _check_noise_for_problem(noise: NoiseModel, problem: Objective, n: int | Non
 
 # --------------------------------------------------------------------------------------------
 # the simulator
-
-
-def _check_int(name: str, value, minimum: int, maximum: int | None = None) -> int:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, numbers.Integral)
-        or value < minimum
-        or (maximum is not None and value > maximum)
-    ):
-        allowed = f">= {minimum}" if maximum is None else f"in [{minimum}, {maximum}]"
-        raise ValueError(f"{name} must be an integer {allowed}, got {value!r}")
-    return int(value)
 
 
 def _check_record_steps(record_steps, steps: int) -> tuple[int, ...]:
