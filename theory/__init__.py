@@ -50,6 +50,15 @@ from ._kernels import kernel_taylor_coefficients as kernel_taylor_coefficients
 from ._kernels import named_kernel as named_kernel
 from ._kernels import nngp_kernel as nngp_kernel
 from ._kernels import ntk_kernel as ntk_kernel
+from ._manifold_drift import DriftDerivation as DriftDerivation
+from ._manifold_drift import NOISE_KINDS as NOISE_KINDS
+from ._manifold_drift import NoiseModel as NoiseModel
+from ._manifold_drift import SAMPLE_COUNT as SAMPLE_COUNT
+from ._manifold_drift import derive_drift as derive_drift
+from ._manifold_drift import lyapunov_inverse as lyapunov_inverse
+from ._manifold_drift import noise_model as noise_model
+from ._manifold_drift import second_derivative_of_flow_map as second_derivative_of_flow_map
+from ._manifold_drift import tangent_projection as tangent_projection
 from ._marchenko_pastur import BoundaryRegime as BoundaryRegime
 from ._marchenko_pastur import boundary_level as boundary_level
 from ._marchenko_pastur import boundary_regime as boundary_regime
@@ -98,16 +107,20 @@ __all__ = [
     "DEFAULT_FUNCTIONS",
     "DERIVED_ORDERS",
     "DerivedOrder",
+    "DriftDerivation",
     "EigenlearningResult",
     "GramSpectrum",
     "KERNEL_ACTIVATIONS",
     "KERNEL_KINDS",
     "KERNEL_VARIABLE",
     "KernelSpectrum",
+    "NOISE_KINDS",
+    "NoiseModel",
     "Order",
     "PARAMETRIZATIONS",
     "Parametrization",
     "RiskCurves",
+    "SAMPLE_COUNT",
     "StageWindows",
     "Tensor",
     "WEIGHT_VARIANCE",
@@ -118,6 +131,7 @@ __all__ = [
     "check_positive_definite",
     "cluster_graph",
     "correlation_exponent",
+    "derive_drift",
     "effective_damping",
     "effective_damping_expression",
     "eigenlearning",
@@ -150,11 +164,13 @@ __all__ = [
     "lm_analogy_error",
     "lm_analogy_error_expression",
     "lm_analogy_error_from_spectrum",
+    "lyapunov_inverse",
     "marchenko_pastur_atom",
     "marchenko_pastur_density",
     "mu_coefficient",
     "named_kernel",
     "nngp_kernel",
+    "noise_model",
     "ntk_function",
     "ntk_kernel",
     "online_sgd_mean_learned_fraction",
@@ -171,7 +187,9 @@ __all__ = [
     "relu_feature_kernel",
     "relu_feature_product_variance",
     "risk_curves",
+    "second_derivative_of_flow_map",
     "stage_windows",
+    "tangent_projection",
     "time_derivative_tower",
     "two_layer_excess_kurtosis",
     "two_layer_fourth_cumulant",
