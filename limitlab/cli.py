@@ -10,6 +10,8 @@
     limitlab width-sweep "E[...]" [--depth L] [--act A] [--widths ...] [--seeds S] [--plot FILE]
     limitlab linearise --data digits|teacher [--model mlp:width=..,depth=..] [--K 1,10,inf]
                        [--steps T] [--seeds S] [--optimizer sgd|momentum|adam] [--plot FILE]
+    limitlab drift --loss "(x*y - 1)**2/2" --params x,y --noise label --sigma 1 --at x=2,y=0.5
+                   [--simulate --alpha A --chains C --tau 0.5,1,2] [--plot FILE] [--json]
 
 Exit codes: 0 every claim passed, 1 some claim failed, 2 bad input (one line on stderr).
 Heavy imports (JAX, the claims) happen only after the arguments have been checked.
@@ -22,7 +24,7 @@ import json
 import sys
 from collections.abc import Sequence
 
-from . import __version__, _cli_kernel_flow, _cli_linearise, _cli_orders
+from . import __version__, _cli_drift, _cli_kernel_flow, _cli_linearise, _cli_orders
 from .config import DEFAULT_OUT_DIR, DEFAULT_SEED, DEFAULT_SIZE, SIZES
 
 __all__ = ["main"]
@@ -91,6 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     _cli_kernel_flow.add_parsers(sub, _seed)
     _cli_orders.add_parsers(sub, _cli_kernel_flow.int_at_least, _seed)
     _cli_linearise.add_parsers(sub, _cli_kernel_flow.int_at_least, _seed)
+    _cli_drift.add_parsers(sub, _cli_kernel_flow.int_at_least, _seed)
     return parser
 
 
@@ -164,6 +167,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "order": _cli_orders.run_order,
             "width-sweep": _cli_orders.run_width_sweep,
             "linearise": _cli_linearise.run_linearise,
+            "drift": _cli_drift.run_drift,
         }
         if args.command in commands:
             try:
@@ -175,7 +179,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"limitlab: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("limitlab: interrupted" + ("" if getattr(args, "command", None) == "linearise" else
+        no_checkpoints = getattr(args, "command", None) in ("linearise", "drift")
+        print("limitlab: interrupted" + ("" if no_checkpoints else
               "; finished seeds are kept in the checkpoints (use --resume)"),
               file=sys.stderr)
         return 130

@@ -67,6 +67,9 @@ from ._prng import key_from_seed as key_from_seed
 from ._prng import seed_key as seed_key
 from ._random_features import random_feature_kernel as random_feature_kernel
 from ._random_features import two_layer_output as two_layer_output
+from ._random_losses import QuadraticNormalLoss as QuadraticNormalLoss
+from ._random_losses import RandomManifoldLoss as RandomManifoldLoss
+from ._random_losses import random_quadratic_normal_loss as random_quadratic_normal_loss
 from ._sphere_sampling import harmonic_features as harmonic_features
 from ._sphere_sampling import harmonic_target as harmonic_target
 from ._sphere_sampling import sample_sphere as sample_sphere
@@ -83,6 +86,8 @@ __all__ = [
     "NoiseModel",
     "Objective",
     "PARAMETRIZATIONS",
+    "QuadraticNormalLoss",
+    "RandomManifoldLoss",
     "SUPPORTED_FUNCTIONS",
     "UnsupportedExpressionError",
     "activation",
@@ -122,6 +127,7 @@ __all__ = [
     "num_parameters",
     "online_sgd",
     "random_feature_kernel",
+    "random_quadratic_normal_loss",
     "ravel_mlp",
     "regulariser",
     "retract",

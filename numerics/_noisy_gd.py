@@ -605,7 +605,9 @@ def noisy_gd(
     ):
         wanted = "(D,)" if chains is None else f"(D,) or (chains, D) = ({chains}, D)"
         raise ValueError(f"w0 must have shape {wanted}, got shape {w0.shape}")
-    if not bool(jnp.all(jnp.isfinite(w0))):
+    # Under jit or vmap (e.g. through run_ensemble) every jnp operation is staged: check the
+    # start only when it is concrete.
+    if not isinstance(w0, jax.core.Tracer) and not bool(np.all(np.isfinite(np.asarray(w0)))):
         raise ValueError("w0 must be finite, got non-finite entries")
     dim = w0.shape[-1]
     n = _check_problem(problem, dim, dtype)

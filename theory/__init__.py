@@ -58,6 +58,8 @@ from ._manifold_drift import derive_drift as derive_drift
 from ._manifold_drift import lyapunov_inverse as lyapunov_inverse
 from ._manifold_drift import noise_model as noise_model
 from ._manifold_drift import second_derivative_of_flow_map as second_derivative_of_flow_map
+from ._diagonal_network import weighted_l1_interpolant as weighted_l1_interpolant
+from ._diagonal_network import weighted_min_norm_interpolant as weighted_min_norm_interpolant
 from ._manifold_drift import tangent_projection as tangent_projection
 from ._marchenko_pastur import BoundaryRegime as BoundaryRegime
 from ._marchenko_pastur import boundary_level as boundary_level
@@ -93,6 +95,7 @@ from ._sphere import hypercube_eigenvalue as hypercube_eigenvalue
 from ._sphere import kappa_tail as kappa_tail
 from ._sphere import kappa_tail_limit as kappa_tail_limit
 from ._sphere import mu_coefficient as mu_coefficient
+from ._sum_of_squares import residuals_of as residuals_of
 from ._weak_correlations import DERIVED_ORDERS as DERIVED_ORDERS
 from ._weak_correlations import DerivedOrder as DerivedOrder
 from ._weak_correlations import Order as Order
@@ -186,6 +189,7 @@ __all__ = [
     "random_correlation_function",
     "relu_feature_kernel",
     "relu_feature_product_variance",
+    "residuals_of",
     "risk_curves",
     "second_derivative_of_flow_map",
     "stage_windows",
@@ -195,4 +199,6 @@ __all__ = [
     "two_layer_fourth_cumulant",
     "weak_correlation_function",
     "weak_correlation_order",
+    "weighted_l1_interpolant",
+    "weighted_min_norm_interpolant",
 ]

@@ -1542,6 +1542,16 @@ def derive_drift(
                 "alpha sigma^4 per step (reference section 4 caveat), which competes with the "
                 "slow scale unless sigma^2 << alpha"
             )
+            if noise.kind in ("dropconnect", "dropout"):
+                notes.append(
+                    "Bernoulli masks are not small noise in distribution (E eta^k = O(p) for "
+                    "every k >= 2; eta = -1 with probability p), so the slow-scale limit built "
+                    "from the linearised covariance A C A^T need not describe mask noise: on "
+                    "L = (xy - 1)^2/2 with DropConnect the simulated chains stop on "
+                    "xy = (1 - p)^2, where every mask gives a zero gradient, and do not move "
+                    "(limitlab docs, manifold-drift page); the fast-scale drift -P_T grad Reg "
+                    "is exact in the mean for losses quadratic in each mask"
+                )
 
     # ---------------------------------------------------------------- values at the point
     if exact:

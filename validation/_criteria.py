@@ -127,24 +127,36 @@ class SlopeMatches(Criterion):
     the measured slope is not significantly above the prediction.  With `bound="below"` the
     measured slope must be significantly below the predicted exponent (the whole interval
     under it): e.g. exponent 0 for "this gap shrinks as the size grows", an $o(1)$ statement.
+
+    With `correction` $=c$ the fit is $\\log y=a+p\\log x+b\\,x^c$ (see
+    [`loglog_slope`][limitlab.validation.loglog_slope]): the leading exponent with its first
+    correction fitted, for a prediction that is asymptotic ($x\\to0$ with $c>0$, $x\\to\\infty$
+    with $c<0$) and a known order of the next term.  The claim must state why that order.
     """
 
     level: float = 0.997
     n_boot: int = 1000
     bound: str = "equal"
+    correction: float | None = None
 
     def __post_init__(self):
         if not 0 < self.level < 1:
             raise ValueError(f"level must lie in (0, 1), got {self.level}")
         if self.bound not in ("equal", "upper", "below"):
             raise ValueError(f"bound must be 'equal', 'upper' or 'below', got {self.bound!r}")
+        if self.correction is not None and not (
+            np.isfinite(self.correction) and self.correction != 0
+        ):
+            raise ValueError(f"correction must be a finite non-zero power, got {self.correction!r}")
 
     def describe(self) -> str:
         rel = {"equal": "inside", "upper": "at or above the lower end of",
                "below": "above the upper end of"}[self.bound]
+        fit = ("fitted log-log slope" if self.correction is None else
+               f"log-log slope fitted with a correction term x^{self.correction:g}")
         return (
             f"predicted exponent {rel} the {self.level:.1%} bootstrap CI "
-            f"(seeds resampled, {self.n_boot} replicates) of the fitted log-log slope"
+            f"(seeds resampled, {self.n_boot} replicates) of the {fit}"
         )
 
     def evaluate(self, prediction, measurement):
@@ -157,11 +169,11 @@ class SlopeMatches(Criterion):
         groups = _groups(measurement)
         slopes = {}
         for label, idx in groups:
-            slopes[label] = loglog_slope(x[idx], measurement.y[idx])
+            slopes[label] = loglog_slope(x[idx], measurement.y[idx], self.correction)
 
         def all_slopes(s):
             y = measurement.statistic(s)
-            return np.array([loglog_slope(x[idx], y[idx]) for _, idx in groups])
+            return np.array([loglog_slope(x[idx], y[idx], self.correction) for _, idx in groups])
 
         replicates = bootstrap(measurement.samples, all_slopes, n_boot=self.n_boot, seed=1)
         replicates = np.asarray(replicates).reshape(self.n_boot, len(groups))

@@ -64,11 +64,26 @@ def bootstrap(
     )
 
 
-def loglog_slope(x: np.ndarray, y: np.ndarray) -> float:
-    """Least-squares slope of $\\log|y|$ against $\\log x$ (the measured exponent)."""
+def loglog_slope(x: np.ndarray, y: np.ndarray, correction: float | None = None) -> float:
+    """Least-squares slope of $\\log|y|$ against $\\log x$ (the measured exponent).
+
+    With `correction` $=c$ the fit is $\\log|y|=a+p\\log x+b\\,x^{c}$ and the returned slope is
+    $p$: the leading exponent of $y\\approx Ax^p(1+bx^c)$ with its first correction fitted
+    instead of ignored (e.g. $c=1$ for an $O(x)$ relative bias as $x\\to0$, $c=-1$ for an
+    $O(1/x)$ one as $x\\to\\infty$).  Needs at least four points, so that one degree of
+    freedom is left.
+    """
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     if x.shape != y.shape or x.ndim != 1 or x.size < 2:
         raise ValueError(f"x and y must be 1-d of equal length >= 2, got {x.shape}, {y.shape}")
     if np.any(x <= 0) or np.any(y == 0):
         raise ValueError("log-log slope needs x > 0 and y != 0")
-    return float(np.polyfit(np.log(x), np.log(np.abs(y)), 1)[0])
+    if correction is None:
+        return float(np.polyfit(np.log(x), np.log(np.abs(y)), 1)[0])
+    if not (np.isfinite(correction) and correction != 0):
+        raise ValueError(f"correction must be a finite non-zero power, got {correction!r}")
+    if x.size < 4:
+        raise ValueError(f"a fit with a correction term needs >= 4 points, got {x.size}")
+    design = np.stack([np.ones_like(x), np.log(x), x**correction], axis=1)
+    coef = np.linalg.lstsq(design, np.log(np.abs(y)), rcond=None)[0]
+    return float(coef[1])

@@ -146,3 +146,36 @@ def test_series_labels_must_match_points():
 
     with pytest.raises(ValueError, match="labels"):
         Prediction(np.arange(3.0), np.arange(3.0), series=("a", "b"))
+
+
+@given(exponent=st.floats(-3, 3), b=st.floats(-20, 20), scale=st.floats(0.1, 10))
+def test_loglog_slope_with_a_correction_recovers_the_leading_exponent(exponent, b, scale):
+    x = np.array([0.004, 0.002, 0.001, 0.0005, 0.00025])
+    # log y = log A + p log x + b x exactly: the corrected fit is exact, the plain one is not
+    y = scale * x**exponent * np.exp(b * x)
+    assert loglog_slope(x, y, correction=1.0) == pytest.approx(exponent, abs=1e-8)
+
+
+def test_slope_matches_with_a_correction_term():
+    # steps to a displacement ~ alpha^-2 exp(20 alpha) = alpha^-2 (1 + 20 alpha + ...): the
+    # bias the plain fit picks up (about 0.11 here) is far outside the CI; the corrected fit
+    # models it
+    rng = np.random.default_rng(3)
+    x = np.array([0.016, 0.008, 0.004, 0.002])
+    samples = x**-2.0 * np.exp(20 * x) * (1 + 0.002 * rng.standard_normal((400, x.size)))
+    meas = Measurement.from_samples(x, samples, lambda s: s.mean(axis=0), n_boot=200)
+    pred = Prediction(x, np.ones_like(x), exponent=-2.0)
+    assert not SlopeMatches(n_boot=400).evaluate(pred, meas).passed
+    assert SlopeMatches(n_boot=400, correction=1.0).evaluate(pred, meas).passed
+    wrong = Prediction(x, np.ones_like(x), exponent=-1.9)
+    assert not SlopeMatches(n_boot=400, correction=1.0).evaluate(wrong, meas).passed
+    assert "correction term x^1" in SlopeMatches(correction=1.0).describe()
+
+
+def test_loglog_slope_correction_needs_four_points_and_a_power():
+    with pytest.raises(ValueError, match=">= 4 points"):
+        loglog_slope([1.0, 2.0, 3.0], [1.0, 2.0, 3.0], correction=1.0)
+    with pytest.raises(ValueError, match="non-zero power"):
+        loglog_slope([1.0, 2.0, 3.0, 4.0], [1.0, 2.0, 3.0, 4.0], correction=0.0)
+    with pytest.raises(ValueError, match="non-zero power"):
+        SlopeMatches(correction=float("nan"))

@@ -8,6 +8,7 @@ from . import kernel_flow as kernel_flow  # isort: skip
 from . import random_tensors as random_tensors  # isort: skip
 from . import linearisation as linearisation  # isort: skip
 from . import iterative_linearisation as iterative_linearisation  # isort: skip
+from . import manifold_drift as manifold_drift  # isort: skip
 
 __all__ = [
     "finite_width",
@@ -15,6 +16,7 @@ __all__ = [
     "kernel_flow",
     "kernel_spectrum",
     "linearisation",
+    "manifold_drift",
     "random_features",
     "random_tensors",
 ]
