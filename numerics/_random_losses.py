@@ -30,7 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._custom_types import Array, ArrayLike, Float
-from ._noisy_gd import Loss
+from ._noisy_gd import Loss, _positive_finite
 
 __all__ = ["QuadraticNormalLoss", "RandomManifoldLoss", "random_quadratic_normal_loss"]
 
@@ -133,17 +133,6 @@ def _count(name: str, value, minimum: int) -> int:
     return int(value)
 
 
-def _positive(name: str, value) -> float:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, numbers.Real)
-        or not np.isfinite(value)
-        or value <= 0
-    ):
-        raise ValueError(f"{name} must be a finite real number > 0, got {value!r}")
-    return float(value)
-
-
 def _haar_rotation(rng: np.random.Generator, dim: int) -> np.ndarray:
     q, r = np.linalg.qr(rng.standard_normal((dim, dim)))
     return q * np.sign(np.diag(r))  # the sign fix makes q Haar-distributed
@@ -213,8 +202,8 @@ def random_quadratic_normal_loss(
     k = _count("tangent_dim", tangent_dim, 1)
     r = _count("normal_dim", normal_dim, 1)
     n_features = _count("features", features, 0)
-    scale = _positive("scale", scale)
-    mu = _positive("stiffness", stiffness)
+    scale = _positive_finite("scale", scale)
+    mu = _positive_finite("stiffness", stiffness)
 
     quadratic = scale * rng.standard_normal((r, k, k))
     function = QuadraticNormalLoss(

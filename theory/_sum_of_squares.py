@@ -9,41 +9,19 @@ such a loss.  This module never imports JAX.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import sympy as sp
 
+from ._manifold_drift import _symbols as _names_to_symbols
 from ._parsing import parse_expression
 
 __all__ = ["residuals_of"]
 
 
 def _symbols(parameters, argument: str) -> tuple[sp.Symbol, ...]:
-    if isinstance(parameters, str | sp.Symbol):
-        parameters = [parameters]
-    if not isinstance(parameters, Sequence):
-        raise TypeError(
-            f"{argument} must be a sequence of names or sympy Symbols, got "
-            f"{type(parameters).__name__}"
-        )
-    out = []
-    for item in parameters:
-        if isinstance(item, str):
-            if not item.isidentifier():
-                raise ValueError(f"{argument}: {item!r} is not a valid name")
-            out.append(sp.Symbol(item, real=True))
-        elif isinstance(item, sp.Symbol):
-            out.append(item)
-        else:
-            raise TypeError(
-                f"{argument} must contain names or sympy Symbols, got {type(item).__name__}"
-            )
+    out = _names_to_symbols(parameters, argument)
     if not out:
         raise ValueError(f"{argument} must name at least one parameter, got none")
-    names = [s.name for s in out]
-    if len(set(names)) != len(names):
-        raise ValueError(f"{argument} repeats a name: {names}")
-    return tuple(out)
+    return out
 
 
 def _square_root(term: sp.Expr, params: set[sp.Symbol]):
