@@ -67,6 +67,32 @@ from ._marchenko_pastur import boundary_regime as boundary_regime
 from ._marchenko_pastur import boundary_regime_risk as boundary_regime_risk
 from ._marchenko_pastur import marchenko_pastur_atom as marchenko_pastur_atom
 from ._marchenko_pastur import marchenko_pastur_density as marchenko_pastur_density
+from ._mean_field import MeanFieldObjective as MeanFieldObjective
+from ._mean_field import RandomFeaturesSolution as RandomFeaturesSolution
+from ._mean_field import clt_covariance as clt_covariance
+from ._mean_field import empirical_norm_squared as empirical_norm_squared
+from ._mean_field import mean_field_loss as mean_field_loss
+from ._mean_field import mean_field_objective as mean_field_objective
+from ._mean_field import mean_field_potential as mean_field_potential
+from ._mean_field import mean_field_prediction as mean_field_prediction
+from ._mean_field import measure_two_norm_squared as measure_two_norm_squared
+from ._mean_field import random_features_dynamics as random_features_dynamics
+from ._mean_field import random_features_fluctuation as random_features_fluctuation
+from ._mean_field import resampling_bound as resampling_bound
+from ._mean_field import two_norm_bound as two_norm_bound
+from ._mean_field import unit_function as unit_function
+from ._mean_field_models import GaussianUnitModel as GaussianUnitModel
+from ._mean_field_models import ReducedReluState as ReducedReluState
+from ._mean_field_models import gaussian_unit_model as gaussian_unit_model
+from ._mean_field_models import isotropic_mixture_interaction as isotropic_mixture_interaction
+from ._mean_field_models import isotropic_mixture_potential as isotropic_mixture_potential
+from ._mean_field_models import ramp_gaussian_mean as ramp_gaussian_mean
+from ._mean_field_models import reduced_overlap_density as reduced_overlap_density
+from ._mean_field_models import reduced_overlap_quadrature as reduced_overlap_quadrature
+from ._mean_field_models import reduced_relu_kernel as reduced_relu_kernel
+from ._mean_field_models import reduced_relu_teacher_student as reduced_relu_teacher_student
+from ._mean_field_models import relu_gaussian_kernel as relu_gaussian_kernel
+from ._mean_field_models import relu_gaussian_kernel_gradient as relu_gaussian_kernel_gradient
 from ._online_sgd import online_sgd_mean_learned_fraction as online_sgd_mean_learned_fraction
 from ._online_sgd import online_sgd_risk as online_sgd_risk
 from ._online_sgd import online_sgd_stability as online_sgd_stability
@@ -112,16 +138,20 @@ __all__ = [
     "DerivedOrder",
     "DriftDerivation",
     "EigenlearningResult",
+    "GaussianUnitModel",
     "GramSpectrum",
     "KERNEL_ACTIVATIONS",
     "KERNEL_KINDS",
     "KERNEL_VARIABLE",
     "KernelSpectrum",
+    "MeanFieldObjective",
     "NOISE_KINDS",
     "NoiseModel",
     "Order",
     "PARAMETRIZATIONS",
     "Parametrization",
+    "RandomFeaturesSolution",
+    "ReducedReluState",
     "RiskCurves",
     "SAMPLE_COUNT",
     "StageWindows",
@@ -132,6 +162,7 @@ __all__ = [
     "boundary_regime",
     "boundary_regime_risk",
     "check_positive_definite",
+    "clt_covariance",
     "cluster_graph",
     "correlation_exponent",
     "derive_drift",
@@ -139,18 +170,22 @@ __all__ = [
     "effective_damping_expression",
     "eigenlearning",
     "eigenvalue_asymptotic",
+    "empirical_norm_squared",
     "empirical_risk_asymptotic",
     "empirical_risk_expression",
     "exponent_of_terms",
     "funk_hecke_eigenvalue",
     "gauss_newton_step",
     "gaussian_expectation",
+    "gaussian_unit_model",
     "gegenbauer_normalised",
     "gram_spectrum",
     "harmonic_degeneracy",
     "hypercube_degeneracy",
     "hypercube_eigenvalue",
     "is_identically_zero",
+    "isotropic_mixture_interaction",
+    "isotropic_mixture_potential",
     "k_step_filter",
     "k_step_filter_expression",
     "k_step_update",
@@ -170,6 +205,11 @@ __all__ = [
     "lyapunov_inverse",
     "marchenko_pastur_atom",
     "marchenko_pastur_density",
+    "mean_field_loss",
+    "mean_field_objective",
+    "mean_field_potential",
+    "mean_field_prediction",
+    "measure_two_norm_squared",
     "mu_coefficient",
     "named_kernel",
     "nngp_kernel",
@@ -186,9 +226,19 @@ __all__ = [
     "parse_correlation",
     "parse_expression",
     "polynomial_level",
+    "ramp_gaussian_mean",
     "random_correlation_function",
+    "random_features_dynamics",
+    "random_features_fluctuation",
+    "reduced_overlap_density",
+    "reduced_overlap_quadrature",
+    "reduced_relu_kernel",
+    "reduced_relu_teacher_student",
     "relu_feature_kernel",
     "relu_feature_product_variance",
+    "relu_gaussian_kernel",
+    "relu_gaussian_kernel_gradient",
+    "resampling_bound",
     "residuals_of",
     "risk_curves",
     "second_derivative_of_flow_map",
@@ -197,6 +247,8 @@ __all__ = [
     "time_derivative_tower",
     "two_layer_excess_kurtosis",
     "two_layer_fourth_cumulant",
+    "two_norm_bound",
+    "unit_function",
     "weak_correlation_function",
     "weak_correlation_order",
     "weighted_l1_interpolant",
