@@ -39,6 +39,22 @@ from ._manifold_flow import retract as retract
 from ._manifold_flow import slow_drift as slow_drift
 from ._manifold_flow import tangent_projector as tangent_projector
 from ._manifold_flow import third_derivative_action as third_derivative_action
+from ._mean_field import MEAN_FIELD_SOLVERS as MEAN_FIELD_SOLVERS
+from ._mean_field import mean_field_flow as mean_field_flow
+from ._mean_field_fluctuation import finite_width_ensemble as finite_width_ensemble
+from ._mean_field_fluctuation import finite_width_run as finite_width_run
+from ._mean_field_fluctuation import fluctuation_summary as fluctuation_summary
+from ._mean_field_fluctuation import linear_response_fluctuation as linear_response_fluctuation
+from ._mean_field_models import MEAN_FIELD_MODELS as MEAN_FIELD_MODELS
+from ._mean_field_models import DataMeasure as DataMeasure
+from ._mean_field_models import KernelMeasure as KernelMeasure
+from ._mean_field_models import MeanFieldModel as MeanFieldModel
+from ._mean_field_models import Particles as Particles
+from ._mean_field_models import gaussian_units_model as gaussian_units_model
+from ._mean_field_models import initial_particles as initial_particles
+from ._mean_field_models import mean_field_model as mean_field_model
+from ._mean_field_models import reference_particles as reference_particles
+from ._mean_field_models import relu_teacher_student_model as relu_teacher_student_model
 from ._mlp import PARAMETRIZATIONS as PARAMETRIZATIONS
 from ._mlp import MLPConfig as MLPConfig
 from ._mlp import init_mlp as init_mlp
@@ -77,15 +93,21 @@ from ._sphere_sampling import sample_sphere as sample_sphere
 __all__ = [
     "ACTIVATIONS",
     "CheckpointMismatchError",
+    "DataMeasure",
     "Dataset",
+    "KernelMeasure",
     "LABEL_DISTRIBUTIONS",
     "LeastSquares",
     "Loss",
+    "MEAN_FIELD_MODELS",
+    "MEAN_FIELD_SOLVERS",
     "MLPConfig",
+    "MeanFieldModel",
     "NOISE_KINDS",
     "NoiseModel",
     "Objective",
     "PARAMETRIZATIONS",
+    "Particles",
     "QuadraticNormalLoss",
     "RandomManifoldLoss",
     "SUPPORTED_FUNCTIONS",
@@ -102,15 +124,20 @@ __all__ = [
     "digits_dataset",
     "empirical_ntk",
     "fast_drift",
+    "finite_width_ensemble",
+    "finite_width_run",
     "float64",
     "flow_limit",
     "flow_map_second_derivative",
+    "fluctuation_summary",
+    "gaussian_units_model",
     "gegenbauer",
     "gegenbauer_normalised",
     "harmonic_features",
     "harmonic_target",
     "hermite",
     "init_mlp",
+    "initial_particles",
     "iterative_linearised_training",
     "key_from_seed",
     "laguerre",
@@ -118,8 +145,11 @@ __all__ = [
     "learning_rate_scale",
     "legendre",
     "limiting_flow",
+    "linear_response_fluctuation",
     "loss_hessian",
     "lyapunov_inverse",
+    "mean_field_flow",
+    "mean_field_model",
     "mlp_apply",
     "model_ntk",
     "noise_covariance",
@@ -129,7 +159,9 @@ __all__ = [
     "random_feature_kernel",
     "random_quadratic_normal_loss",
     "ravel_mlp",
+    "reference_particles",
     "regulariser",
+    "relu_teacher_student_model",
     "retract",
     "run_ensemble",
     "sample_sphere",
