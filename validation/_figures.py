@@ -100,3 +100,14 @@ def _mask(series, label, size: int) -> np.ndarray:
     if label is None or series is None:
         return np.ones(size, dtype=bool)
     return np.array([s == label for s in series], dtype=bool)
+
+
+def draw_violation_counts(fig, measurement: Measurement, what: str) -> None:
+    """A property claim's figure: one bar per property (the measurement's series) with the
+    number of random `what` that violate it (predicted 0)."""
+    labels = list(measurement.series)
+    ax = fig.subplots()
+    ax.barh(np.arange(len(labels)), measurement.y, color="C3")
+    ax.set_yticks(np.arange(len(labels)), [p[:60] for p in labels], fontsize=7)
+    ax.set_xlabel(f"violations among {measurement.n_seeds} random {what} (predicted 0)")
+    ax.set_xlim(0, max(1.0, float(measurement.y.max()) * 1.2))

@@ -42,6 +42,7 @@ from limitlab import numerics, theory
 
 from .._claim import Claim, ClaimSize, FigureSpec, Measurement, Prediction
 from .._criteria import Agreement, SlopeMatches
+from .._figures import draw_violation_counts
 from .._registry import register
 
 _TOY_START = (2.0, 0.5)
@@ -881,11 +882,7 @@ def simulate_flow_properties(params, context) -> Measurement:
 
 
 def _draw_flow_properties(fig, prediction, measurement):
-    ax = fig.subplots()
-    ax.barh(np.arange(len(PROPERTIES)), measurement.y, color="C3")
-    ax.set_yticks(np.arange(len(PROPERTIES)), [p[:60] for p in PROPERTIES], fontsize=7)
-    ax.set_xlabel(f"violations among {measurement.n_seeds} random losses (predicted 0)")
-    ax.set_xlim(0, max(1.0, float(measurement.y.max()) * 1.2))
+    draw_violation_counts(fig, measurement, "losses")
 
 
 _PROPERTY_PARAMS = {"tangent_dim": 2, "normal_dim": 2, "h": 1e-2, "rtol": 1e-10,

@@ -10,6 +10,7 @@ from limitlab import numerics, theory
 
 from .._claim import Claim, ClaimSize, FigureSpec, Measurement, Prediction
 from .._criteria import Agreement, SlopeMatches
+from .._figures import draw_violation_counts
 from .._registry import register
 
 # name -> (notation or tower, note); every one has an even number of tensors (odd m is 0)
@@ -207,11 +208,7 @@ def simulate_properties(params, context) -> Measurement:
 
 
 def _draw_properties(fig, prediction, measurement):
-    ax = fig.subplots()
-    ax.barh(np.arange(len(PROPERTIES)), measurement.y, color="C3")
-    ax.set_yticks(np.arange(len(PROPERTIES)), [p[:60] for p in PROPERTIES], fontsize=7)
-    ax.set_xlabel(f"violations among {measurement.n_seeds} random patterns (predicted 0)")
-    ax.set_xlim(0, max(1.0, float(measurement.y.max()) * 1.2))
+    draw_violation_counts(fig, measurement, "patterns")
 
 
 properties_claim = register(
