@@ -181,6 +181,10 @@ def run_ensemble(
                     mesh=mesh,
                     in_specs=PartitionSpec("seeds"),
                     out_specs=PartitionSpec("seeds"),
+                    # Seeds never communicate, so the varying-manual-axes typing (which only
+                    # serves collectives) is off: it rejects solvers such as diffrax's that
+                    # start loop buffers from constants inside a seed (diffrax issue #735).
+                    check_vma=False,
                 )
             )
             bar = tqdm(

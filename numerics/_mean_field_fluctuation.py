@@ -17,7 +17,6 @@ measure.  Two ways to get it:
 
 from __future__ import annotations
 
-import contextlib
 import math
 import numbers
 import os
@@ -95,24 +94,6 @@ def _check_reference(reference, times: np.ndarray, model: MeanFieldModel) -> dic
         raise ValueError(f"reference particles have q = {np.shape(reference['z'])[-1]}, the "
                          f"model has q = {model.z_dim}")
     return reference
-
-
-def _unchecked_varying_axes():
-    """Context that switches off shard_map's varying-manual-axes check while tracing a seed.
-
-    diffrax's solvers start internal loop buffers from constants, which `jax.shard_map` with
-    `check_vma=True` (the default, used by `run_ensemble`) rejects inside a sharded seed
-    (diffrax issue #735).  The check only types values for collectives, which a seed's
-    simulation does not use.  JAX exposes no public switch below `shard_map(check_vma=...)`,
-    so this uses its internal config state when present; remove it once `run_ensemble` passes
-    `check_vma=False`.
-    """
-    try:
-        from jax._src import config as jax_config
-
-        return jax_config._check_vma(False)
-    except (ImportError, AttributeError):  # pragma: no cover - other JAX versions
-        return contextlib.nullcontext()
 
 
 # --------------------------------------------------------------------------------------------
@@ -207,12 +188,9 @@ def finite_width_run(
         raise ValueError(f"values must be True or False, got {values!r}")
     ref = None if reference is None else tuple(
         jnp.asarray(reference[k], jnp.float64) for k in ("c", "z", "w"))
-    with _unchecked_varying_axes():
-        # Everything from the key on is traced under the same setting (values typed with and
-        # without varying axes must not meet, e.g. in a VJP).
-        p = initial_particles(model, width, key=key)
-        return _finite_run(model, p.c, p.z, p.w, jnp.asarray(times), jnp.asarray(lam), ref,
-                           integ, values)
+    p = initial_particles(model, width, key=key)
+    return _finite_run(model, p.c, p.z, p.w, jnp.asarray(times), jnp.asarray(lam), ref,
+                       integ, values)
 
 
 def fluctuation_summary(
