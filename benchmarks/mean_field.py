@@ -217,6 +217,16 @@ def main() -> None:
         ratios[f"m={m}: exact, with compilation"] = (cold_bf, main["t_exact_cold"])
         ratios[f"m={m}: exact, warm"] = (warm_bf, main["t_exact"])
         ratios[f"m={m}: Gaussian ({need} dirs), warm"] = (warm_bf, need * main["t_dir"])
+        # Brute force costs a fixed part (reference, compilation) plus a part per seed, linear
+        # response exact a fixed time: the seed count, and the standard error, beyond which the
+        # exact linear response (with compilation) is >= 10x cheaper.
+        per_seed = (t_bf - t_compile) / seeds
+        fixed = t_reference + t_compile
+        r_star = max(2, math.ceil((10 * main["t_exact_cold"] - fixed) / per_seed))
+        se_star = float(np.max(out["train_se"][later])) * math.sqrt(seeds / r_star)
+        print(f"  m = {m:4d}: exact linear response with compilation is >= 10x cheaper than "
+              f"brute force from {r_star} seeds on (standard error <= {se_star:.2g}); "
+              f"{per_seed * 1e3:.0f} ms per seed, {fixed:.1f} s fixed")
     print(f"linear response ({label}) speed-up at the brute-force standard error (brute force "
           "with compilation includes its mean-field reference; target >= 10 against m = 4096):")
     for k, (t_bf, t_lr) in ratios.items():

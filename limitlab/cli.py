@@ -12,6 +12,10 @@
                        [--steps T] [--seeds S] [--optimizer sgd|momentum|adam] [--plot FILE]
     limitlab drift --loss "(x*y - 1)**2/2" --params x,y --noise label --sigma 1 --at x=2,y=0.5
                    [--simulate --alpha A --chains C --tau 0.5,1,2] [--plot FILE] [--json]
+    limitlab clt --model gauss1d|relu-teacher [--widths 32,64,128,256] [--seeds 200] [--time 10]
+                 [--train-points N] [--reg 0.01] [--linear-response] [--checkpoint-dir DIR
+                 [--resume]] [--plot FILE] [--json]
+    limitlab check-bounds [NAME ...] [--examples N] [--seed S] [--profile quick|thorough] [--json]
 
 Exit codes: 0 every claim passed, 1 some claim failed, 2 bad input (one line on stderr).
 Heavy imports (JAX, the claims) happen only after the arguments have been checked.
@@ -24,7 +28,8 @@ import json
 import sys
 from collections.abc import Sequence
 
-from . import __version__, _cli_drift, _cli_kernel_flow, _cli_linearise, _cli_orders
+from . import __version__, _cli_clt, _cli_drift, _cli_kernel_flow, _cli_linearise, _cli_orders
+from . import _cli_check_bounds
 from .config import DEFAULT_OUT_DIR, DEFAULT_SEED, DEFAULT_SIZE, SIZES
 
 __all__ = ["main"]
@@ -94,6 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
     _cli_orders.add_parsers(sub, _cli_kernel_flow.int_at_least, _seed)
     _cli_linearise.add_parsers(sub, _cli_kernel_flow.int_at_least, _seed)
     _cli_drift.add_parsers(sub, _cli_kernel_flow.int_at_least, _seed)
+    _cli_clt.add_parsers(sub, _cli_kernel_flow.int_at_least, _seed)
+    _cli_check_bounds.add_parsers(sub, _cli_kernel_flow.int_at_least, _seed)
     return parser
 
 
@@ -168,6 +175,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "width-sweep": _cli_orders.run_width_sweep,
             "linearise": _cli_linearise.run_linearise,
             "drift": _cli_drift.run_drift,
+            "clt": _cli_clt.run_clt,
+            "check-bounds": _cli_check_bounds.run_check_bounds,
         }
         if args.command in commands:
             try:
@@ -179,7 +188,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"limitlab: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        no_checkpoints = getattr(args, "command", None) in ("linearise", "drift")
+        no_checkpoints = getattr(args, "command", None) in ("linearise", "drift", "check-bounds") or (
+            getattr(args, "command", None) == "clt" and args.checkpoint_dir is None)
         print("limitlab: interrupted" + ("" if no_checkpoints else
               "; finished seeds are kept in the checkpoints (use --resume)"),
               file=sys.stderr)

@@ -143,6 +143,20 @@ def _check_kernel(kernel) -> Callable:
     return kernel
 
 
+def _cosines(a, b, d: int):
+    """$\\langle a_i,b_j\\rangle/d$ for points on the sphere of radius $\\sqrt d$, clipped to
+    $[-1,1]$: round-off can put the diagonal just above 1, where kernels built on
+    $\\arccos$ (the ReLU NNGP/NTK) are NaN."""
+    return jnp.clip((a @ b.T) / d, -1.0, 1.0)
+
+
+def _kernel_matrix(kernel: Callable, a, b, d: int):
+    """$h(\\langle a_i,b_j\\rangle/d)$, broadcast to the matrix shape (a constant kernel's
+    lambdified function returns a scalar)."""
+    z = _cosines(a, b, d)
+    return jnp.broadcast_to(kernel(z), z.shape)
+
+
 # --------------------------------------------------------------------------------------------
 # harmonic-analysis helpers
 
@@ -268,7 +282,7 @@ def _kernel_flow(
     features = harmonic_features(x, degrees)  # (n, J)
     y = features @ amplitudes + jnp.sqrt(noise) * jax.random.normal(key_noise, (n,), dtype)
 
-    gram = kernel((x @ x.T) / d)
+    gram = _kernel_matrix(kernel, x, x, d)
     # The Gram matrix is symmetric up to round-off; eigh reads its lower triangle.
     s, u = jnp.linalg.eigh(gram, symmetrize_input=False)
     s = jnp.maximum(s, 0.0)  # round-off can make tiny eigenvalues of a PSD matrix negative
@@ -290,7 +304,7 @@ def _kernel_flow(
     count, size = _row_blocks(n, n)
 
     def second_moment(rows):
-        total, polys = _gegenbauer_series((rows @ x.T) / d, coefficients, d, wanted)
+        total, polys = _gegenbauer_series(_cosines(rows, x, d), coefficients, d, wanted)
         return total @ a, jnp.stack([p @ a for p in polys]) if polys else jnp.zeros((0,))
 
     k2a, pa = lax.map(second_moment, _blocked_rows(x, count, size))
@@ -323,7 +337,7 @@ def _kernel_flow(
         def squared_errors(block):
             rows, w = block
             target = harmonic_features(rows, degrees) @ amplitudes
-            err2 = (kernel((rows @ x.T) / d) @ a - target[:, None]) ** 2
+            err2 = (_kernel_matrix(kernel, rows, x, d) @ a - target[:, None]) ** 2
             return w @ err2, w @ (err2 * err2)
 
         s1, s2 = lax.map(squared_errors, (x_test.reshape(count, size, d), weight))

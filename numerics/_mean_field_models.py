@@ -268,6 +268,9 @@ def reference_particles(
     - with `key`: a wide network of `size` i.i.d. particles, $W_k=1/M$ (the reference
       recommends $M\\ge64m$ against width-$m$ networks).
 
+    **Returns:** float64 [`Particles`][limitlab.numerics.Particles] (numpy arrays), whatever
+    JAX's default precision.
+
     **Raises:** `ValueError` if the model has no quadrature and no `key` is given, or `size` is
     not valid.
     """
@@ -278,10 +281,15 @@ def reference_particles(
                 "integer size) for a wide i.i.d. reference network"
             )
         sizes = () if size is None else (size if isinstance(size, tuple) else (size,))
-        return model.quadrature(*sizes)
-    if size is None:
+        make = lambda: model.quadrature(*sizes)  # noqa: E731
+    elif size is None:
         raise ValueError("size must be given with key= (the number of i.i.d. particles M)")
-    return initial_particles(model, size, key=key)
+    else:
+        make = lambda: initial_particles(model, size, key=key)  # noqa: E731
+    # A reference is compared with float64 simulations: build it in float64 whatever the
+    # caller's JAX setting, and hand it back as numpy arrays, which keep their dtype.
+    with float64():
+        return Particles(*(np.asarray(a, dtype=np.float64) for a in make()))
 
 
 # --------------------------------------------------------------------------------------------

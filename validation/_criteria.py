@@ -327,8 +327,12 @@ class SignMatches(Criterion):
         same = np.sign(measurement.y) == np.sign(prediction.y)
         significant = np.abs(measurement.y) > self.z * measurement.stderr
         ok = same & significant
-        ratio = np.abs(measurement.y) / np.where(measurement.stderr > 0, measurement.stderr, np.inf)
-        summary = (f"{int(ok.sum())}/{ok.size} points with the predicted sign beyond "
-                   f"{self.z:g} s.e.; smallest |measured|/s.e. {float(np.min(ratio)):.3g}")
+        random = measurement.stderr > 0
+        summary = f"{int(ok.sum())}/{ok.size} points with the predicted sign beyond {self.z:g} s.e."
+        if random.any():  # exact points (s.e. 0) have no ratio
+            ratio = np.abs(measurement.y[random]) / measurement.stderr[random]
+            summary += f"; smallest |measured|/s.e. {float(np.min(ratio)):.3g}"
+        if not random.all():
+            summary += f"; {int((~random).sum())} exact point(s)"
         return _pointwise_verdict(ok.all(), prediction, measurement, summary,
                                   {"same_sign": same.tolist(), "significant": significant.tolist()})

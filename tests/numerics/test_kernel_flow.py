@@ -303,3 +303,22 @@ def test_kernel_must_be_callable():
     with pytest.raises(TypeError, match="kernel"):
         simulate_kernel_flow("exp", np.ones(3), d=5, n=4, energies={1: 1.0}, noise=0.0,
                              times=TIMES, key=jax.random.key(0))
+
+
+def test_constant_and_arccos_kernels_on_the_sphere():
+    """A constant kernel (lambdify returns a scalar) and the ReLU NTK (arccos of a Gram
+    diagonal that round-off can put above 1) give finite risks."""
+    import sympy as sp
+
+    from limitlab.numerics import lambdify
+
+    z = sp.Symbol("z")
+    relu_spectrum = np.asarray(theory.kernel_spectrum("relu-ntk", 6, 4).eigenvalues, dtype=float)
+    cases = ((lambdify([z], sp.Integer(1)), np.array([1.0, 0.0])),
+             (lambdify([z], theory.named_kernel("relu-ntk")), relu_spectrum))
+    with float64():
+        for h, lam in cases:
+            out = simulate_kernel_flow(h, lam, d=6, n=12, energies={0: 0.5, 1: 1.0}, noise=0.1,
+                                       times=np.array([0.0, 1.0, 1e6]), key=jax.random.key(1))
+            for name in ("train", "test"):
+                assert np.all(np.isfinite(np.asarray(out[name]))), (h.__doc__, name)

@@ -266,3 +266,16 @@ def test_non_finite_values_stop_the_run_naming_the_step():
     with pytest.raises(FloatingPointError, match=r"non-finite particle values at solver step 3 "
                        r"\(t = 0.3, dt = 0.1\)"):
         mean_field_flow(bad, p, [0.0, 2.0], solver="euler", dt=0.1)
+
+
+def test_reference_particles_are_float64_outside_float64_context():
+    """A reference built where JAX defaults to float32 is still float64 (quadrature weights
+    then sum to 1 to round-off, as the linear-response estimator requires)."""
+    from limitlab import numerics as nm
+
+    model = nm.gaussian_units_model("population")
+    assert not jax.config.jax_enable_x64
+    for p in (nm.reference_particles(model, (8, 4)),
+              nm.reference_particles(model, 16, key=jax.random.key(0))):
+        assert all(np.asarray(a).dtype == np.float64 for a in p)
+        assert abs(float(np.sum(p.w)) - 1.0) < 1e-14

@@ -9,9 +9,10 @@ from limitlab.validation import get_claim, run_claim
 from limitlab.validation.claims import linearisation, random_tensors
 
 
-def _fake_runs(params, growth):
+def _fake_runs(params, growth, motion=1e-6):
     """Runs whose linearised loss decays at record 5 and whose deviation is 1/n, times
-    (1 + growth * t) afterwards."""
+    (1 + growth * t) afterwards; after record 5 the linearised model still moves by at most
+    `motion` on the test inputs (relaxing exponentially)."""
     steps = np.arange(0, params["steps"] + 1, params["record_every"])
     runs = {}
     rng = np.random.default_rng(0)
@@ -20,8 +21,10 @@ def _fake_runs(params, growth):
             loss = np.where(np.arange(steps.size) < 5, 1.0, 1e-20) * np.ones((8, 1))
             dev = (1 + rng.uniform(0, 0.1, (8, 1))) / n * np.minimum(1, np.arange(steps.size) / 5)
             dev = dev * (1 + growth * np.maximum(0, steps - steps[5]) / steps[-1])
+            after = np.maximum(0, np.arange(steps.size) - 5)
+            f_lin = 1.0 + motion * (1 - np.exp(-after / 3.0))[None, :, None] * np.ones((8, 1, 3))
             runs[mode, int(n)] = {"dev_test_t": dev, "train_loss_lin": loss,
-                                  "steps": np.tile(steps, (8, 1))}
+                                  "steps": np.tile(steps, (8, 1)), "f_lin_test": f_lin}
     return runs
 
 
@@ -33,6 +36,27 @@ def test_uniform_claim_detects_growth(monkeypatch, growth, passes):
                         lambda p, context: _fake_runs(p, growth))
     result = run_claim(claim, size="quick")
     assert result.error is None and result.passed is passes, result.summary
+
+
+def test_uniform_claim_allows_the_linearised_models_own_motion(monkeypatch):
+    """Growth of C within twice the linearised model's remaining motion is not growth: a
+    deviation that grows by 0.5 n delta passes, one that grows by 4 n delta fails."""
+    claim = get_claim("linearisation-deviation-uniform")
+    params = claim.sizes["quick"].params
+    motion = 1e-3
+    for factor, passes in ((0.5, True), (4.0, False)):
+        def runs(p, context, factor=factor):
+            out = _fake_runs(p, 0.0, motion)
+            for (mode, n), run in out.items():
+                moved = np.abs(run["f_lin_test"][:, :, 0] - run["f_lin_test"][:, 5:6, 0])
+                run["dev_test_t"] = run["dev_test_t"] + factor * np.where(
+                    np.arange(moved.shape[1]) >= 5, moved, 0.0)
+            return out
+
+        monkeypatch.setattr(linearisation, "_deviation_runs", runs)
+        result = run_claim(claim, size="quick")
+        assert result.error is None and result.passed is passes, (factor, result.summary)
+    assert params["n_horizons"] >= 2
 
 
 def test_uniform_claim_needs_a_decayed_residual(monkeypatch):

@@ -9,6 +9,7 @@ from . import random_tensors as random_tensors  # isort: skip
 from . import linearisation as linearisation  # isort: skip
 from . import iterative_linearisation as iterative_linearisation  # isort: skip
 from . import manifold_drift as manifold_drift  # isort: skip
+from . import mean_field_clt as mean_field_clt  # isort: skip
 
 __all__ = [
     "finite_width",
@@ -17,6 +18,7 @@ __all__ = [
     "kernel_spectrum",
     "linearisation",
     "manifold_drift",
+    "mean_field_clt",
     "random_features",
     "random_tensors",
 ]

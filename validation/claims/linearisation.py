@@ -35,7 +35,7 @@ import numpy as np
 from limitlab import numerics
 
 from .._claim import Claim, ClaimSize, FigureSpec, Measurement, Prediction
-from .._criteria import Agreement, SlopeMatches
+from .._criteria import BoundHolds, SlopeMatches
 from .._registry import register
 
 # ---------------------------------------------------------------------------------------------
@@ -78,7 +78,7 @@ def _run(params, context, *, width, depth, parametrization, batch_size, tag, pic
         out = numerics.train_with_linearisation(
             config, x_train=x_train, y_train=y_train, x_test=x_test, steps=params["steps"],
             learning_rate=params["learning_rate"], key=key, batch_size=batch_size,
-            record_every=params["record_every"])
+            record_every=params["record_every"], return_outputs="f_lin_test" in pick)
         return {name: out[name] for name in pick}
 
     return context.ensemble(
@@ -250,7 +250,7 @@ def _deviation_runs(params, context):
             runs[mode, int(n)] = _run(
                 params, context, width=int(n), depth=params["depth"], parametrization="ntk",
                 batch_size=batch_size, tag=f"deviation-{'gd' if batch_size is None else 'sgd'}-n{n}",
-                pick=("dev_test_t", "train_loss_lin", "steps"))
+                pick=("dev_test_t", "train_loss_lin", "steps", "f_lin_test"))
     _RUNS.clear()
     _RUNS[cache_key] = runs
     return runs
@@ -318,34 +318,61 @@ def predict_uniform(params) -> Prediction:
     return Prediction(
         np.tile(k, len(labels)), np.zeros(k.size * len(labels)),
         series=tuple(label for label in labels for _ in k),
-        expression=("C(T) = n sup_{t<=T} max_test |f_t - f_lin_t|: C(T_k)/C(T_0) - 1 = 0 for "
-                    "T_k = T_0 + k (T - T_0)/K, once the linearised residual has decayed (T_0)"),
+        expression=("C(T) = n sup_{t<=T} max_test |f_t - f_lin_t|: once the linearised residual "
+                    "has decayed (T_0), C(T_k) - C(T_0) <= 2 n max_{T_0<=t<=T_k} max_test "
+                    "|f_lin_t - f_lin_{T_0}| (the network moves no further than its linearisation "
+                    "does; no secular growth)"),
     )
 
 
 def simulate_uniform(params, context) -> Measurement:
+    """Per series and horizon: the growth of C beyond what the linearised model's own remaining
+    motion allows, as a fraction of C(T_0); the claim predicts <= 0.
+
+    After $T_0$ the deviation $d_t=f_t-f^{\\rm lin}_t$ changes by at most the motion of $f$
+    plus that of $f^{\\rm lin}$.  The linearised model's remaining motion
+    $\\delta_k=\\max_{T_0\\le t\\le T_k}\\max_{\\rm test}|f^{\\rm lin}_t-f^{\\rm lin}_{T_0}|$ is
+    set by its decayed residual; the network's equals it up to a factor $1+O(1/n)$ if the
+    network keeps following its linearisation, hence the allowance $2\\delta_k$ (per seed).
+    A deviation that kept growing after the residual decayed (e.g. secularly in $T$) moves
+    the network further than its linearisation and exceeds it.  Each of the two terms also
+    carries the worst-case rounding of the steps after $T_0$,
+    $(t-T_0)\\,\\epsilon\\max|f^{\\rm lin}|$: with full-batch GD the linearised model has
+    stopped to round-off, and a change of $C$ below the resolution of the computed deviation
+    is not growth.
+    """
     runs = _deviation_runs(params, context)
     r0, horizons = _horizons(params, runs)
     columns, x, series, table = [], [], [], {}
     for mode, _ in _modes(params):
         for n in params["widths"]:
-            dev = np.asarray(runs[mode, int(n)]["dev_test_t"])
+            out = runs[mode, int(n)]
+            dev = np.asarray(out["dev_test_t"])
             running = np.maximum.accumulate(dev, axis=1)  # sup over t <= T, per seed
+            f_lin = np.asarray(out["f_lin_test"])  # (seeds, records, test points)
+            moved = np.max(np.abs(f_lin[:, r0:] - f_lin[:, r0:r0 + 1]), axis=2)
+            moved = np.maximum.accumulate(moved, axis=1)  # (seeds, records after T0)
+            # Rounding: every step after T_0 may change f and f_lin by ~eps |f| each, so d_t
+            # is resolved only to 2 (t - T_0) eps max|f_lin| (worst case, linear in steps).
+            steps_after = np.asarray(out["steps"])[0, r0:] - np.asarray(out["steps"])[0, r0]
+            scale = np.max(np.abs(f_lin[:, r0:]), axis=(1, 2))[:, None]
+            moved = moved + steps_after[None, :] * np.finfo(np.float64).eps * scale
             label = f"{mode} n={n}"
             base = running[:, r0]
-            steps = np.asarray(runs[mode, int(n)]["steps"])[0]
+            steps = np.asarray(out["steps"])[0]
             table[label] = {"T0": int(steps[r0]),
                             "C(T0)": float(n * base.mean()),
                             "C(T)": {int(steps[h]): float(n * running[:, h].mean())
-                                     for h in horizons}}
+                                     for h in horizons},
+                            "allowance 2 n delta": {int(steps[h]): float(
+                                2 * n * moved[:, h - r0].mean()) for h in horizons}}
             for k, h in enumerate(horizons, start=1):
-                columns.append(running[:, h])
+                columns += [running[:, h] - base - 2 * moved[:, h - r0], base]
                 x.append(float(k))
                 series.append(label)
-                columns.append(base)
-    samples = np.stack(columns, axis=1)  # pairs (horizon, base)
+    samples = np.stack(columns, axis=1)  # pairs (excess growth, base)
     return Measurement.from_samples(
-        np.array(x), samples, lambda s: s[..., 0::2].mean(axis=0) / s[..., 1::2].mean(axis=0) - 1,
+        np.array(x), samples, lambda s: s[..., 0::2].mean(axis=0) / s[..., 1::2].mean(axis=0),
         series=tuple(series), extra={"details": {"per_series": table}})
 
 
@@ -406,7 +433,8 @@ uniform_claim = register(
         name="linearisation-deviation-uniform",
         statement=(
             "The constant C(T) = n sup_{t<=T} |f_t - f_lin_t| does not grow with the number of "
-            "steps T once the linearised residual has decayed (GD and minibatch SGD)."
+            "steps T once the linearised residual has decayed: beyond T_0 it grows by no more "
+            "than the linearised model itself still moves (GD and minibatch SGD)."
         ),
         reference=(
             "Shem-Ur & Oz (2024) §6.5: a bound uniform in time under exponential decay of the "
@@ -414,16 +442,18 @@ uniform_claim = register(
         ),
         predict=predict_uniform,
         simulate=simulate_uniform,
-        # abs_tol: once the linearised training loss is below 1e-12 of its initial value the
-        # linearised residual is below 1e-6 of its initial size, so f_lin can still move by at
-        # most ~1e-6 relative and the network by as much; a deviation that kept growing
-        # (e.g. secularly, ~ t^p) would change C by (2^p - 1), far above that floor.
-        criterion=Agreement(abs_tol=1e-6),
+        # One-sided: the growth of C after T_0 beyond twice the linearised model's remaining
+        # motion (per seed), relative to C(T_0), is <= 0 up to sampling error.  (An earlier
+        # version allowed a fixed 1e-6 of C(T_0); that floor forgot that C is n times the
+        # deviation, so the remaining motion ~1e-6 |f| is ~1e-6 n / C(T_0) of C, and the full
+        # size, up to n = 4096, failed on it.)
+        criterion=BoundHolds(direction="upper", z=3.0),
         sizes={
             "quick": ClaimSize(seeds=32, params={**_DEVIATION, "widths": [64, 128, 256, 512]}),
             "full": ClaimSize(seeds=128, params={**_DEVIATION,
                                                  "widths": [128, 256, 512, 1024, 2048, 4096]}),
         },
-        figure=FigureSpec(xlabel="k (horizon T_k = T_0 + k (T - T_0)/K)", ylabel="C(T_k)/C(T_0) - 1"),
+        figure=FigureSpec(xlabel="k (horizon T_k = T_0 + k (T - T_0)/K)",
+                          ylabel="(C(T_k) - C(T_0) - 2 n delta_k) / C(T_0)"),
     )
 )
