@@ -33,6 +33,7 @@ import numbers
 import types
 from collections.abc import Callable, Mapping, Sequence
 
+import mpmath
 import numpy as np
 import sympy as sp
 from sympy.polys.domains import QQ, RR
@@ -842,10 +843,11 @@ class _Numeric:
     def __init__(self, calculus, params, loss, gradient, hessian, reg_gradient, noise_jacobian, C):
         D = len(params)
         self.D = D
-        # the loss as written (e.g. a sum of squares): expanded monomials lose everything
-        # below eps * (size of the terms) to cancellation, and the manifold test needs L at
-        # rounding level of its square
         self.loss = _evaluator(_Calculus((), True), [loss], params)
+        # the manifold test needs L at a float64 point to rounding level of its *square*
+        # (~1e-32); float64 evaluation of an expanded polynomial loses everything below
+        # eps * (size of its terms) to cancellation, so evaluate in 50-digit arithmetic
+        self._loss_mp = sp.lambdify(params, loss, modules="mpmath")
         self.gradient = _evaluator(calculus, gradient, params)
         self._hessian = _evaluator(calculus, [h for row in hessian for h in row], params)
         self.reg_gradient = _evaluator(calculus, reg_gradient, params)
@@ -855,6 +857,11 @@ class _Numeric:
         )
         self.m = m
         self.C = np.array(C.tolist(), dtype=float) if m else np.zeros((0, 0))
+
+    def precise_loss(self, w) -> float:
+        """L(w) at the float64 point w, evaluated with 50 significant digits."""
+        with mpmath.workdps(50):
+            return float(self._loss_mp(*(mpmath.mpf(float(v)) for v in w)))
 
     def hessian(self, w):
         H = self._hessian(w).reshape(self.D, self.D)
@@ -915,7 +922,7 @@ def _nearby_points(numeric: _Numeric, w0: np.ndarray, r: int, H0: np.ndarray):
             w = w - step
             if np.linalg.norm(step) <= 1e-15 * scale_w:
                 break
-        loss = float(numeric.loss(w)[0])
+        loss = numeric.precise_loss(w)
         if not np.isfinite(loss) or abs(loss) > 1e-20 * scale_H * scale_w**2:
             raise _not_manifold(
                 f"a point at distance {h:.1e} does not project back onto the zero set along the "

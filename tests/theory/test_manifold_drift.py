@@ -7,6 +7,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from scipy.integrate import solve_ivp
 
+from limitlab.testing.strategies import manifold_losses
 from limitlab.theory import (
     NOISE_KINDS,
     SAMPLE_COUNT,
@@ -158,6 +159,31 @@ def test_toy_perturbed_gd_is_non_degenerate_fast():
     e = derive_drift("(x*y - 1)^2/2", ["x", "y"], "perturbed", point=TOY_POINT, alpha=0.01)
     assert e.drift_at_point == d.drift_at_point
     assert sp.simplify(e.time_scale - 100 / sigma**2) == 0
+
+
+def test_expanded_polynomial_loss_is_accepted_and_gives_the_same_drift():
+    # float64 evaluation of x^2 y^2/2 - x y + 1/2 on Gamma cancels to ~1e-16, not ~1e-32:
+    # the nearby-point manifold test must evaluate L precisely (it once rejected this loss)
+    expanded = sp.expand((X * Y - 1) ** 2 / 2)
+    assert expanded.is_Add and len(expanded.args) == 3
+    factored = derive_drift((X * Y - 1) ** 2 / 2, [X, Y], "perturbed", point=TOY_POINT)
+    e = derive_drift(expanded, [X, Y], "perturbed", point=TOY_POINT)
+    assert e.case == factored.case == "non-degenerate"
+    assert e.drift_at_point == factored.drift_at_point == sp.Matrix([-sp.Rational(30, 17),
+                                                                     sp.Rational(15, 34)])
+    f = derive_drift(expanded, [X, Y], "perturbed", point=(2.0, 0.5))
+    np.testing.assert_allclose(np.array(f.drift_at_point, dtype=float).ravel(),
+                               [-30 / 17, 15 / 34], rtol=1e-12)
+
+
+@settings(max_examples=10, deadline=None)
+@given(manifold_losses(max_parameters=3, max_constraints=1))
+def test_expanding_a_random_manifold_loss_changes_nothing(problem):
+    point = dict(zip(problem.parameters, problem.point, strict=True))
+    a = derive_drift(problem.loss, list(problem.parameters), "perturbed", point=point)
+    b = derive_drift(sp.expand(problem.loss), list(problem.parameters), "perturbed", point=point)
+    assert a.case == b.case
+    assert sp.simplify(a.drift_at_point - b.drift_at_point) == sp.zeros(*a.drift_at_point.shape)
 
 
 def test_toy_closed_form_solution_solves_the_limiting_odes():
