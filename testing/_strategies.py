@@ -174,8 +174,8 @@ def kernels(
 
     The default NN kernels are the erf ones: their Funk–Hecke eigenvalues are Taylor series
     (0.01–0.2 s per spectrum for $d\\ge6$).  ReLU kernels are not analytic at $z=\\pm1$ and go
-    through 20-digit quadrature: 1–90 s per spectrum ($d=3..30$, $k_{\\max}=3$); pass
-    `activations=("relu", "erf")` to include them in a thorough run.
+    through 20-digit quadrature: 0.5–8 s per spectrum ($d=10..100$, $k_{\\max}=4$, depth 1–3);
+    pass `activations=("relu", "erf")` to include them in a thorough run.
     """
     return st.one_of(taylor_kernels(max_degree),
                      named_kernels(activations, max_depth=max_depth).map(theory.named_kernel))

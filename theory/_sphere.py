@@ -152,6 +152,25 @@ def _polynomial_coefficients(h: sp.Expr) -> dict[int, sp.Expr] | None:
     return {j: c for (j,), c in poly.terms()}
 
 
+_NON_ANALYTIC = (sp.acos, sp.asin, sp.Abs, sp.sign, sp.Heaviside, sp.Piecewise, sp.Min, sp.Max)
+
+
+def _singular_on_interval(h: sp.Expr) -> bool:
+    """True when $h$ visibly has a singularity on $[-1,1]$: an arc-cosine/arc-sine, an absolute
+    value, a step or a piecewise part, or a fractional power whose base vanishes at $z=\\pm1$
+    (as $\\sqrt{1-z^2}$ in the arc-cosine kernels).  Such a Taylor series at 0 has radius at most 1
+    and coefficients that decay only polynomially, so `"auto"` integrates instead: at $d=30$ the
+    series route costs minutes for the two-layer ReLU NTK, quadrature under a second."""
+    if h.has(*_NON_ANALYTIC):
+        return True
+    for power in h.atoms(sp.Pow):
+        if power.exp.is_integer is not True and power.base.has(_z):
+            for point in (1, -1):
+                if sp.simplify(power.base.xreplace({_z: sp.Integer(point)})) == 0:
+                    return True
+    return False
+
+
 def _parity(h: sp.Expr) -> int:
     """+1 if h is structurally even in z, -1 if odd, 0 otherwise (or unknown)."""
     mirrored = h.xreplace({_z: -_z})
@@ -338,7 +357,10 @@ def funk_hecke_eigenvalue(kernel, d, k: int, *, method: str = "auto", dps: int |
       density lives, with the normaliser from `mpmath.loggamma` and the working precision raised
       to $\\text{dps}+k\\log_{10}d+10$ digits against the cancellation.  A `RuntimeWarning` is
       issued if mpmath's error estimate exceeds $10^{-\\text{dps}}|\\lambda|$.
-    - `"auto"` (default): `"exact"` for a polynomial, else `"series"`, else `"quadrature"`.
+    - `"auto"` (default): `"exact"` for a polynomial; `"quadrature"` for a kernel with a visible
+      singularity on $[-1,1]$ (arc-cosine or arc-sine, absolute value, steps, or a fractional
+      power of a base that vanishes at $z=\\pm1$, as in the ReLU kernels: their Taylor
+      coefficients decay only polynomially); else `"series"`, falling back to `"quadrature"`.
 
     For the numerical methods an $h$ that is structurally even (odd) in $z$ gives an exact 0 for
     odd (even) $k$.
@@ -391,7 +413,7 @@ def funk_hecke_eigenvalue(kernel, d, k: int, *, method: str = "auto", dps: int |
     parity = _parity(h)
     if (parity == 1 and k % 2 == 1) or (parity == -1 and k % 2 == 0):
         return sp.S.Zero
-    if method in ("auto", "series"):
+    if method == "series" or (method == "auto" and not _singular_on_interval(h)):
         try:
             return _series_eigenvalue(h, d, k, _digits(dps, _SERIES_DPS))
         except _NegativeCoefficient:
@@ -565,6 +587,13 @@ def _quadrature_eigenvalue(h: sp.Expr, d: int, k: int, dps: int) -> sp.Float:
             if abs(value.imag) > mpmath.mpf(10) ** (-dps) * abs(value):
                 raise ValueError(f"kernel {h} is not real on [-1, 1] (eigenvalue {value})")
             value = value.real
+        # |h P_k| <= max|h| on [-1, 1] (|P_k| <= 1), and the working precision carries
+        # k log10 d + 10 digits beyond dps: a value below 10^-(wp - 5) max|h| is a zero
+        # eigenvalue (e.g. the odd degrees k >= 3 of the one-layer ReLU NTK, whose odd part is
+        # exactly z) that rounding made +-1e-39, and its sign means nothing
+        scale = max(abs(f(mpmath.mpf(t))) for t in (-1, 0, 1))
+        if abs(value) <= mpmath.mpf(10) ** (5 - wp) * scale:
+            return sp.S.Zero
         if value != 0 and error > mpmath.mpf(10) ** (-dps) * abs(value):
             warnings.warn(
                 f"quadrature of lambda_(d={d}, k={k}) for kernel {h}: estimated relative error "

@@ -5,6 +5,7 @@ import math
 import mpmath
 import numpy as np
 import pytest
+import scipy.integrate
 import scipy.special
 import sympy as sp
 from hypothesis import assume, given, settings
@@ -12,7 +13,9 @@ from hypothesis import strategies as st
 
 from limitlab.theory._sphere import (
     KERNEL_VARIABLE,
+    _kernel,
     _krawtchouk_level_sums,
+    _singular_on_interval,
     check_positive_definite,
     eigenvalue_asymptotic,
     funk_hecke_eigenvalue,
@@ -401,6 +404,45 @@ def test_relu_kernel_uses_quadrature():
     assert _relative_error(funk_hecke_eigenvalue("relu(z)", 3, 1), sp.Rational(1, 6)) < 1e-19
     with pytest.raises(ValueError, match="no usable Taylor series"):
         funk_hecke_eigenvalue("relu(z)", 3, 1, method="series")
+
+
+@pytest.mark.parametrize(("kernel", "singular"), [
+    ("exp(z)", False), ("1/(2 - z)", False), ("sqrt(4 - z)", False), ("cos(z) + z**3", False),
+    ("sqrt(1 - z**2)", True), ("(1 + z)**(3/2)", True), ("asin(z)", True), ("relu(z)", True),
+    ("relu-ntk:depth=2", True), ("relu-nngp:depth=1", True),
+])
+def test_auto_sends_kernels_singular_on_the_interval_to_quadrature(kernel, singular):
+    assert _singular_on_interval(_kernel(kernel)) is singular
+
+
+def test_two_layer_relu_ntk_at_moderate_dimension_by_quadrature():
+    # The series route needed minutes here (coefficients ~ j^-3/2); auto now integrates.  The
+    # values: the degree-0 eigenvalue is E[h(z)], checked by an independent scipy quadrature,
+    # and sum_k N(d,k) lambda_k must stay below h(1).
+    d = 30
+    h = _kernel("relu-ntk:depth=2")
+    values = [funk_hecke_eigenvalue(h, d, k) for k in range(4)]
+    assert values == [funk_hecke_eigenvalue(h, d, k, method="quadrature") for k in range(4)]
+    f = sp.lambdify(z, h, modules="numpy")
+    def density(t):
+        return (1 - t * t) ** ((d - 3) / 2)
+
+    quad = scipy.integrate.quad
+    mean = quad(lambda t: f(t) * density(t), -1, 1, epsabs=0, epsrel=1e-13, limit=200)[0]
+    mean /= quad(density, -1, 1, epsabs=0, epsrel=1e-13)[0]
+    assert abs(float(values[0]) - mean) < 1e-11 * mean
+    assert all(float(v) > 0 for v in values)
+    mass = sum(harmonic_degeneracy(d, k) * float(v) for k, v in enumerate(values))
+    assert mass < float(h.subs(z, 1))
+
+
+def test_zero_eigenvalues_of_the_one_layer_relu_ntk_are_exact_zeros():
+    # h = z kappa_0 + kappa_1 has odd part exactly z, so lambda_k = 0 for odd k >= 3; quadrature
+    # rounds them to +-1e-39, which must not read as a negative eigenvalue.
+    for d in (5, 30):
+        for k in (3, 5):
+            assert funk_hecke_eigenvalue("relu-ntk:depth=1", d, k) == 0
+        assert funk_hecke_eigenvalue("relu-ntk:depth=1", d, 4) > 0
 
 
 def test_series_detects_divergence_inside_the_interval():
