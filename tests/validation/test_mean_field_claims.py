@@ -65,3 +65,34 @@ def test_interpolation_threshold_is_a_fraction_of_the_initial_bound():
     assert prediction.extra["response_train"][-1] < 0.5 * prediction.extra["threshold"]
     # ... and the training loss of the limit decays by orders of magnitude.
     assert prediction.extra["loss_train"][-1] < 1e-2 * prediction.extra["loss_train"][0]
+
+
+def test_control_variate_means_are_exact_for_a_linear_dependence_and_width_major():
+    # Two width blocks of T = 3 columns (t = 0 first).  When X_t = a_t + b_t (X_0 - V_0)
+    # exactly, the estimate X_t-bar - beta-hat (X_0-bar - V_0) is a_t for any sample, however
+    # far X_0-bar is from V_0; the plain mean is off by b_t (X_0-bar - V_0).
+    rng = np.random.default_rng(3)
+    v0, R = 0.4, 50
+    blocks, expected = [], []
+    for a, b in (((0.2, 0.1), (0.5, -1.5)), ((0.3, 0.05), (2.0, 0.7))):
+        x0 = v0 + 0.3 + rng.normal(size=R)  # a deliberately unlucky start: mean ~ V_0 + 0.3
+        blocks.append(np.column_stack([x0] + [ai + bi * (x0 - v0) for ai, bi in zip(a, b)]))
+        expected += list(a)
+    samples = np.concatenate(blocks, axis=1)
+    estimate = mf._control_variate_means(3, v0)(samples)
+    np.testing.assert_allclose(estimate, expected, rtol=0, atol=1e-12)
+    plain = samples.reshape(R, 2, 3)[:, :, 1:].mean(axis=0).ravel()
+    assert np.max(np.abs(plain - np.asarray(expected))) > 0.1
+
+
+def test_collapse_points_match_the_statistic_layout():
+    claim = get_claim("mean-field-clt-collapse")
+    params = claim.sizes["quick"].params
+    labels, x = mf._collapse_points(params)
+    later = [t for t in params["times"] if t > 0]
+    assert len(labels) == len(x) == len(params["widths"]) * len(later)
+    # width-major, as `_control_variate_means` returns its values
+    assert list(x[: len(later)]) == [params["widths"][0]] * len(later)
+    assert labels[: len(later)] == [f"t={t:g}" for t in later]
+    prediction = mf.predict_collapse(params)
+    assert prediction.y.shape == x.shape and np.all(prediction.y > 0)
